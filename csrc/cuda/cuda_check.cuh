@@ -1,0 +1,45 @@
+// Error checking and device selection shared by the CUDA launchers.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace panning::cuda {
+
+inline void check_cuda(cudaError_t err, const char* what, const char* file, int line) {
+  if (err != cudaSuccess) {
+    throw std::runtime_error(std::string("CUDA error in ") + what + " (" + file + ":" +
+                             std::to_string(line) + "): " + cudaGetErrorString(err));
+  }
+}
+
+#define PANNING_CUDA_CHECK(expr) ::panning::cuda::check_cuda((expr), #expr, __FILE__, __LINE__)
+#define PANNING_CUDA_CHECK_LAUNCH() PANNING_CUDA_CHECK(cudaGetLastError())
+
+// Makes `device` current for the lifetime of the guard and restores the previous one after.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    PANNING_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) PANNING_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() {
+    int current = previous_;
+    if (cudaGetDevice(&current) == cudaSuccess && current != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+inline int multiprocessor_count(int device) {
+  int n = 0;
+  PANNING_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+  return n;
+}
+
+}  // namespace panning::cuda

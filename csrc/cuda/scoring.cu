@@ -1,0 +1,495 @@
+// CUDA uncertainty scoring: one pass over each row with the per-element math of
+// panning/scoring_math.hpp (shared with the CPU kernels), and a partial top-k by radix select.
+//
+// Row kernels: a group of G threads per row (G = 4 for narrow rows, 32 for up to a few thousand
+// classes), or a whole block per row for very wide rows. Each thread streams 16-byte vector loads
+// (4 float32 or 8 half/bfloat16) with evict-first hints, keeps a small RowState (online softmax for
+// logits, so logits are read once), and the group merges states with shuffles.
+//
+// Top-k: the row kernel writes a 64-bit selection key per row (uncertainty bits above the inverted
+// row index, so keys are distinct and ties go to the lower row). Eight 8-bit radix-select passes
+// find the k-th largest key without leaving the device, one pass gathers the k keys above it, and
+// CUB sorts only those k.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cub/device/device_radix_sort.cuh>
+#include <stdexcept>
+
+#include "cuda_check.cuh"
+#include "scoring.cuh"
+
+namespace panning::cuda {
+namespace {
+
+constexpr int kBlockThreads = 256;
+constexpr std::int64_t kBlockPerRowMinCols = 4096;
+
+// ---- loading ------------------------------------------------------------------------------------
+
+template <DType D>
+struct ElemTraits;
+template <>
+struct ElemTraits<DType::kFloat32> {
+  static constexpr int kVec = 4;
+  static constexpr int kBytes = 4;
+};
+template <>
+struct ElemTraits<DType::kFloat16> {
+  static constexpr int kVec = 8;
+  static constexpr int kBytes = 2;
+};
+template <>
+struct ElemTraits<DType::kBFloat16> {
+  static constexpr int kVec = 8;
+  static constexpr int kBytes = 2;
+};
+
+template <DType D>
+__device__ __forceinline__ float load_scalar(const char* p) {
+  if constexpr (D == DType::kFloat32) {
+    return __ldcs(reinterpret_cast<const float*>(p));
+  } else {
+    const unsigned short h = __ldcs(reinterpret_cast<const unsigned short*>(p));
+    if constexpr (D == DType::kFloat16) return __half2float(__ushort_as_half(h));
+    return bf16_bits_to_float(h);
+  }
+}
+
+template <DType D>
+__device__ __forceinline__ void load_vector(const char* p, float (&v)[ElemTraits<D>::kVec]) {
+  const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(p));
+  if constexpr (D == DType::kFloat32) {
+    v[0] = __uint_as_float(raw.x);
+    v[1] = __uint_as_float(raw.y);
+    v[2] = __uint_as_float(raw.z);
+    v[3] = __uint_as_float(raw.w);
+  } else {
+    const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const unsigned short lo = static_cast<unsigned short>(words[i] & 0xffffu);
+      const unsigned short hi = static_cast<unsigned short>(words[i] >> 16);
+      if constexpr (D == DType::kFloat16) {
+        v[2 * i] = __half2float(__ushort_as_half(lo));
+        v[2 * i + 1] = __half2float(__ushort_as_half(hi));
+      } else {
+        v[2 * i] = bf16_bits_to_float(lo);
+        v[2 * i + 1] = bf16_bits_to_float(hi);
+      }
+    }
+  }
+}
+
+// ---- per-row state ------------------------------------------------------------------------------
+
+struct RowState {
+  float plogp_sum;
+  Top2 top;
+  LogitStats stats;
+  int bad;
+};
+
+__device__ __forceinline__ RowState row_state_empty() {
+  return RowState{0.0f, top2_empty(), logit_stats_empty(), 0};
+}
+
+template <bool kLogits>
+__device__ __forceinline__ void row_state_push(RowState& s, float v, ScoreMethod method) {
+  if constexpr (kLogits) {
+    s.bad |= logit_invalid(v);
+    s.stats = logit_stats_push(s.stats, v);
+    if (method == ScoreMethod::kMargin) s.top = top2_push(s.top, v);
+  } else {
+    s.bad |= prob_invalid(v);
+    if (method == ScoreMethod::kEntropy) {
+      s.plogp_sum += plogp(v);
+    } else {
+      s.top = top2_push(s.top, v);
+    }
+  }
+}
+
+__device__ __forceinline__ RowState row_state_merge(const RowState& a, const RowState& b) {
+  return RowState{a.plogp_sum + b.plogp_sum, top2_merge(a.top, b.top),
+                  logit_stats_merge(a.stats, b.stats), a.bad | b.bad};
+}
+
+template <int Width>
+__device__ __forceinline__ RowState row_state_shfl_xor(const RowState& s, int offset) {
+  constexpr unsigned kAll = 0xffffffffu;
+  RowState o;
+  o.plogp_sum = __shfl_xor_sync(kAll, s.plogp_sum, offset, Width);
+  o.top.first = __shfl_xor_sync(kAll, s.top.first, offset, Width);
+  o.top.second = __shfl_xor_sync(kAll, s.top.second, offset, Width);
+  o.stats.m = __shfl_xor_sync(kAll, s.stats.m, offset, Width);
+  o.stats.s = __shfl_xor_sync(kAll, s.stats.s, offset, Width);
+  o.stats.t = __shfl_xor_sync(kAll, s.stats.t, offset, Width);
+  o.bad = __shfl_xor_sync(kAll, s.bad, offset, Width);
+  return o;
+}
+
+template <int Width>
+__device__ __forceinline__ RowState row_state_reduce(RowState s) {
+#pragma unroll
+  for (int offset = Width / 2; offset > 0; offset /= 2)
+    s = row_state_merge(s, row_state_shfl_xor<Width>(s, offset));
+  return s;
+}
+
+template <bool kLogits>
+__device__ __forceinline__ float row_state_finalize(const RowState& s, ScoreMethod method) {
+  if (s.bad) return quiet_nan();
+  if constexpr (kLogits) {
+    if (!(s.stats.m > neg_inf())) return quiet_nan();  // every logit -inf
+    switch (method) {
+      case ScoreMethod::kEntropy:
+        return entropy_from_logit_stats(s.stats.s, s.stats.t);
+      case ScoreMethod::kMargin:
+        return margin_from_logits(s.top.first, s.top.second, s.stats.s);
+      case ScoreMethod::kLeastConfidence:
+        return least_confidence_from_logit_stats(s.stats.s);
+    }
+  } else {
+    switch (method) {
+      case ScoreMethod::kEntropy:
+        return entropy_from_plogp_sum(s.plogp_sum);
+      case ScoreMethod::kMargin:
+        return margin_from_top2(s.top);
+      case ScoreMethod::kLeastConfidence:
+        return least_confidence_from_max(s.top.first);
+    }
+  }
+  return quiet_nan();
+}
+
+// Accumulates the part of row `rowp` that thread `lane` of `width` threads owns.
+template <DType D, bool kLogits>
+__device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixView& x, int lane,
+                                               int width, ScoreMethod method, RowState& s) {
+  constexpr int V = ElemTraits<D>::kVec;
+  constexpr int B = ElemTraits<D>::kBytes;
+  const bool vectorised = x.col_stride == 1 && (reinterpret_cast<std::uintptr_t>(rowp) % 16) == 0;
+  if (vectorised) {
+    const std::int64_t nvec = x.cols / V;
+    for (std::int64_t j = lane; j < nvec; j += width) {
+      float v[V];
+      load_vector<D>(rowp + j * V * B, v);
+#pragma unroll
+      for (int i = 0; i < V; ++i) row_state_push<kLogits>(s, v[i], method);
+    }
+    for (std::int64_t j = nvec * V + lane; j < x.cols; j += width)
+      row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
+  } else {
+    for (std::int64_t j = lane; j < x.cols; j += width)
+      row_state_push<kLogits>(s, load_scalar<D>(rowp + j * x.col_stride * B), method);
+  }
+}
+
+// Writes a finished row: its score, or its selection key (and flags invalid rows).
+template <bool kLogits>
+__device__ __forceinline__ void write_row(const RowState& s, std::int64_t r, ScoreMethod method,
+                                          float* scores, std::uint64_t* keys,
+                                          unsigned long long* first_bad) {
+  const float score = row_state_finalize<kLogits>(s, method);
+  if (scores) scores[r] = score;
+  if (keys) {
+    if (score != score) {
+      atomicMin(first_bad, static_cast<unsigned long long>(r));
+      keys[r] = 0;
+    } else {
+      keys[r] = selection_key(uncertainty_key(method, score), static_cast<std::uint32_t>(r));
+    }
+  }
+}
+
+// G threads per row; rows walk the grid in warp-uniform steps so shuffles always see the full warp.
+template <DType D, bool kLogits, int G>
+__global__ void __launch_bounds__(kBlockThreads)
+    score_rows_group_kernel(MatrixView x, ScoreMethod method, float* scores, std::uint64_t* keys,
+                            unsigned long long* first_bad) {
+  constexpr int kGroupsPerWarp = 32 / G;
+  const int lane = threadIdx.x % G;
+  const std::int64_t warp = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * blockDim.x / 32;
+  const int group_in_warp = (threadIdx.x % 32) / G;
+  const int B = ElemTraits<D>::kBytes;
+  for (std::int64_t base = warp * kGroupsPerWarp; base < x.rows; base += warps * kGroupsPerWarp) {
+    const std::int64_t r = base + group_in_warp;
+    RowState s = row_state_empty();
+    if (r < x.rows) {
+      const char* rowp = static_cast<const char*>(x.data) + r * x.row_stride * B;
+      accumulate_row<D, kLogits>(rowp, x, lane, G, method, s);
+    }
+    s = row_state_reduce<G>(s);
+    if (lane == 0 && r < x.rows) write_row<kLogits>(s, r, method, scores, keys, first_bad);
+  }
+}
+
+// A block per row, for rows of thousands of classes.
+template <DType D, bool kLogits>
+__global__ void __launch_bounds__(kBlockThreads)
+    score_rows_block_kernel(MatrixView x, ScoreMethod method, float* scores, std::uint64_t* keys,
+                            unsigned long long* first_bad) {
+  __shared__ RowState partial[kBlockThreads / 32];
+  const int warp = threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  const int B = ElemTraits<D>::kBytes;
+  for (std::int64_t r = blockIdx.x; r < x.rows; r += gridDim.x) {
+    const char* rowp = static_cast<const char*>(x.data) + r * x.row_stride * B;
+    RowState s = row_state_empty();
+    accumulate_row<D, kLogits>(rowp, x, threadIdx.x, kBlockThreads, method, s);
+    s = row_state_reduce<32>(s);
+    if (lane == 0) partial[warp] = s;
+    __syncthreads();
+    if (warp == 0) {
+      s = lane < kBlockThreads / 32 ? partial[lane] : row_state_empty();
+      s = row_state_reduce<32>(s);
+      if (lane == 0) write_row<kLogits>(s, r, method, scores, keys, first_bad);
+    }
+    __syncthreads();
+  }
+}
+
+template <DType D, bool kLogits>
+void launch_rows_typed(const MatrixView& x, ScoreMethod method, float* scores,
+                       std::uint64_t* keys, unsigned long long* first_bad, int device,
+                       cudaStream_t stream) {
+  const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 16;
+  auto blocks_for = [&](std::int64_t rows_per_block) {
+    return static_cast<unsigned>(
+        std::max<std::int64_t>(1, std::min(max_blocks, (x.rows + rows_per_block - 1) /
+                                                           rows_per_block)));
+  };
+  const std::int64_t vec = ElemTraits<D>::kVec;
+  if (x.cols >= kBlockPerRowMinCols) {
+    score_rows_block_kernel<D, kLogits>
+        <<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, scores, keys, first_bad);
+  } else if (x.cols <= 4 * vec) {
+    score_rows_group_kernel<D, kLogits, 4>
+        <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, method, scores, keys,
+                                                                      first_bad);
+  } else {
+    score_rows_group_kernel<D, kLogits, 32>
+        <<<blocks_for(kBlockThreads / 32), kBlockThreads, 0, stream>>>(x, method, scores, keys,
+                                                                       first_bad);
+  }
+  PANNING_CUDA_CHECK_LAUNCH();
+}
+
+template <bool kLogits>
+void launch_rows_logits(const MatrixView& x, ScoreMethod method, float* scores,
+                        std::uint64_t* keys, unsigned long long* first_bad, int device,
+                        cudaStream_t stream) {
+  switch (x.dtype) {
+    case DType::kFloat32:
+      return launch_rows_typed<DType::kFloat32, kLogits>(x, method, scores, keys, first_bad,
+                                                         device, stream);
+    case DType::kFloat16:
+      return launch_rows_typed<DType::kFloat16, kLogits>(x, method, scores, keys, first_bad,
+                                                         device, stream);
+    case DType::kBFloat16:
+      return launch_rows_typed<DType::kBFloat16, kLogits>(x, method, scores, keys, first_bad,
+                                                          device, stream);
+  }
+  throw std::invalid_argument("unsupported dtype");
+}
+
+void launch_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* scores,
+                 std::uint64_t* keys, unsigned long long* first_bad, int device,
+                 cudaStream_t stream) {
+  if (from_logits)
+    launch_rows_logits<true>(x, method, scores, keys, first_bad, device, stream);
+  else
+    launch_rows_logits<false>(x, method, scores, keys, first_bad, device, stream);
+}
+
+// ---- radix select -------------------------------------------------------------------------------
+
+constexpr int kRadixBits = 8;
+constexpr int kRadixBins = 1 << kRadixBits;
+
+struct SelectState {
+  unsigned long long prefix;     // the high bits of the k-th largest key decided so far
+  unsigned long long mask;       // which bits of prefix are decided
+  unsigned long long remaining;  // rank of the k-th largest key among keys matching prefix
+  unsigned long long gathered;   // keys gathered by the final pass
+  unsigned long long first_bad;  // first invalid row (0x7f.. when none)
+};
+
+__global__ void select_init_kernel(SelectState* st, std::int64_t k) {
+  st->prefix = 0;
+  st->mask = 0;
+  st->remaining = static_cast<unsigned long long>(k);
+  st->gathered = 0;
+}
+
+__global__ void __launch_bounds__(kBlockThreads)
+    radix_histogram_kernel(const std::uint64_t* keys, std::int64_t n, const SelectState* st,
+                           int shift, unsigned* hist) {
+  __shared__ unsigned local[kRadixBins];
+  for (int b = threadIdx.x; b < kRadixBins; b += blockDim.x) local[b] = 0;
+  __syncthreads();
+  const unsigned long long prefix = st->prefix;
+  const unsigned long long mask = st->mask;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const unsigned long long key = keys[i];
+    if ((key & mask) == prefix) atomicAdd(&local[(key >> shift) & (kRadixBins - 1)], 1u);
+  }
+  __syncthreads();
+  for (int b = threadIdx.x; b < kRadixBins; b += blockDim.x)
+    if (local[b]) atomicAdd(&hist[b], local[b]);
+}
+
+// One block of kRadixBins threads: picks the digit of the k-th largest key and clears the
+// histogram for the next pass.
+__global__ void __launch_bounds__(kRadixBins)
+    radix_choose_kernel(SelectState* st, unsigned* hist, int shift) {
+  __shared__ unsigned long long above[kRadixBins];  // keys in bins strictly above b
+  const int b = threadIdx.x;
+  const unsigned count = hist[b];
+  // inclusive suffix sum over bins (b, 255] computed by a Hillis-Steele scan on reversed order
+  above[b] = count;
+  __syncthreads();
+  for (int off = 1; off < kRadixBins; off *= 2) {
+    const unsigned long long add = b + off < kRadixBins ? above[b + off] : 0;
+    __syncthreads();
+    above[b] += add;
+    __syncthreads();
+  }
+  const unsigned long long at_or_above = above[b];
+  const unsigned long long strictly_above = at_or_above - count;
+  const unsigned long long remaining = st->remaining;
+  __syncthreads();
+  if (count > 0 && strictly_above < remaining && at_or_above >= remaining) {
+    st->prefix |= static_cast<unsigned long long>(b) << shift;
+    st->mask |= static_cast<unsigned long long>(kRadixBins - 1) << shift;
+    st->remaining = remaining - strictly_above;
+  }
+  hist[b] = 0;
+}
+
+__global__ void gather_selected_kernel(const std::uint64_t* keys, std::int64_t n, std::int64_t k,
+                                       SelectState* st, std::uint64_t* out) {
+  const unsigned long long threshold = st->prefix;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const unsigned long long key = keys[i];
+    if (key >= threshold) {
+      const unsigned long long pos = atomicAdd(&st->gathered, 1ull);
+      if (pos < static_cast<unsigned long long>(k)) out[pos] = key;
+    }
+  }
+}
+
+__global__ void keys_to_rows_kernel(const std::uint64_t* sorted, std::int64_t k,
+                                    std::int64_t* rows) {
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < k) rows[i] = selection_key_row(sorted[i]);
+}
+
+// Workspace layout, each piece 256-byte aligned.
+struct Workspace {
+  std::uint64_t* keys = nullptr;        // [rows]
+  std::uint64_t* selected = nullptr;    // [k]
+  std::uint64_t* sorted = nullptr;      // [k]
+  unsigned* hist = nullptr;             // [kRadixBins]
+  SelectState* state = nullptr;         // [1]
+  void* sort_temp = nullptr;
+  std::size_t sort_temp_bytes = 0;
+  std::size_t total = 0;
+};
+
+std::size_t align_up(std::size_t n) { return (n + 255) / 256 * 256; }
+
+Workspace plan_workspace(std::int64_t rows, std::int64_t k, char* base) {
+  Workspace w;
+  std::size_t sort_bytes = 0;
+  PANNING_CUDA_CHECK(cub::DeviceRadixSort::SortKeysDescending(
+      nullptr, sort_bytes, static_cast<const std::uint64_t*>(nullptr),
+      static_cast<std::uint64_t*>(nullptr), static_cast<int>(std::max<std::int64_t>(k, 1)), 0, 64));
+  std::size_t off = 0;
+  auto take = [&](std::size_t bytes) {
+    char* p = base ? base + off : nullptr;
+    off += align_up(bytes);
+    return p;
+  };
+  w.keys = reinterpret_cast<std::uint64_t*>(take(sizeof(std::uint64_t) * rows));
+  w.selected = reinterpret_cast<std::uint64_t*>(take(sizeof(std::uint64_t) * k));
+  w.sorted = reinterpret_cast<std::uint64_t*>(take(sizeof(std::uint64_t) * k));
+  w.hist = reinterpret_cast<unsigned*>(take(sizeof(unsigned) * kRadixBins));
+  w.state = reinterpret_cast<SelectState*>(take(sizeof(SelectState)));
+  w.sort_temp_bytes = sort_bytes;
+  w.sort_temp = take(sort_bytes);
+  w.total = off;
+  return w;
+}
+
+}  // namespace
+
+void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* out, int device,
+                void* stream) {
+  if (x.rows == 0) return;
+  DeviceGuard guard(device);
+  launch_rows(x, method, from_logits, out, nullptr, nullptr, device,
+              static_cast<cudaStream_t>(stream));
+}
+
+std::size_t most_uncertain_workspace_bytes(std::int64_t rows, std::int64_t k) {
+  return plan_workspace(rows, k, nullptr).total;
+}
+
+std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
+                            std::int64_t k, std::int64_t* out_rows, void* workspace,
+                            std::size_t workspace_bytes, int device, void* stream_ptr) {
+  if (k < 0 || k > x.rows) throw std::invalid_argument("k must lie in [0, rows]");
+  if (x.rows > static_cast<std::int64_t>(0xffffffffLL))
+    throw std::invalid_argument("most_uncertain on the GPU supports at most 2^32 - 1 rows");
+  if (k == 0) return -1;
+  DeviceGuard guard(device);
+  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  const Workspace w = plan_workspace(x.rows, k, static_cast<char*>(workspace));
+  if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
+
+  PANNING_CUDA_CHECK(cudaMemsetAsync(w.hist, 0, sizeof(unsigned) * kRadixBins, stream));
+  PANNING_CUDA_CHECK(cudaMemsetAsync(&w.state->first_bad, 0x7f, sizeof(unsigned long long), stream));
+  select_init_kernel<<<1, 1, 0, stream>>>(w.state, k);
+  PANNING_CUDA_CHECK_LAUNCH();
+  launch_rows(x, method, from_logits, nullptr, w.keys, &w.state->first_bad, device, stream);
+
+  const unsigned blocks = static_cast<unsigned>(std::max<std::int64_t>(
+      1, std::min<std::int64_t>(static_cast<std::int64_t>(multiprocessor_count(device)) * 4,
+                                (x.rows + kBlockThreads - 1) / kBlockThreads)));
+  for (int shift = 64 - kRadixBits; shift >= 0; shift -= kRadixBits) {
+    radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, x.rows, w.state, shift,
+                                                                 w.hist);
+    PANNING_CUDA_CHECK_LAUNCH();
+    radix_choose_kernel<<<1, kRadixBins, 0, stream>>>(w.state, w.hist, shift);
+    PANNING_CUDA_CHECK_LAUNCH();
+  }
+  gather_selected_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, x.rows, k, w.state,
+                                                               w.selected);
+  PANNING_CUDA_CHECK_LAUNCH();
+  std::size_t temp_bytes = w.sort_temp_bytes;
+  PANNING_CUDA_CHECK(cub::DeviceRadixSort::SortKeysDescending(
+      w.sort_temp, temp_bytes, w.selected, w.sorted, static_cast<int>(k), 0, 64, stream));
+  keys_to_rows_kernel<<<static_cast<unsigned>((k + kBlockThreads - 1) / kBlockThreads),
+                        kBlockThreads, 0, stream>>>(w.sorted, k, out_rows);
+  PANNING_CUDA_CHECK_LAUNCH();
+
+  unsigned long long first_bad = 0;
+  PANNING_CUDA_CHECK(cudaMemcpyAsync(&first_bad, &w.state->first_bad, sizeof first_bad,
+                                     cudaMemcpyDeviceToHost, stream));
+  PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return first_bad < static_cast<unsigned long long>(x.rows) ? static_cast<std::int64_t>(first_bad)
+                                                            : -1;
+}
+
+}  // namespace panning::cuda

@@ -1,0 +1,31 @@
+// Host launchers of the CUDA uncertainty-scoring kernels. No CUDA types in this header: streams
+// are passed as void* (a cudaStream_t), device pointers as plain pointers, so the pybind11 layer
+// compiles with the host compiler.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "panning/common.hpp"
+#include "panning/scoring_math.hpp"
+
+namespace panning::cuda {
+
+// Number of usable CUDA devices; 0 when there is no driver or device.
+int device_count();
+
+// out[i] = score of row i of x; x.data and out live on `device`. Asynchronous on `stream`.
+void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* out, int device,
+                void* stream);
+
+// Bytes of device workspace most_uncertain needs for these sizes.
+std::size_t most_uncertain_workspace_bytes(std::int64_t rows, std::int64_t k);
+
+// Writes the k most uncertain rows (int64, on the device) most uncertain first, ties broken by
+// the lower row index. Synchronises `stream` once to read back the first invalid row, which it
+// returns (-1 when every row is valid; then out_rows is complete).
+std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
+                            std::int64_t k, std::int64_t* out_rows, void* workspace,
+                            std::size_t workspace_bytes, int device, void* stream);
+
+}  // namespace panning::cuda

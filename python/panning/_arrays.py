@@ -1,0 +1,177 @@
+"""Framework adapters: numpy, torch (CPU/CUDA) and cupy arrays described once for the kernels.
+
+The kernels take a pointer, a shape, strides in elements, a dtype code and (on the GPU) a device
+and a stream. Nothing here copies the input: CPU tensors are viewed as numpy arrays, GPU arrays are
+read through ``data_ptr()`` / ``__cuda_array_interface__`` and processed on their own stream.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DTYPE_FLOAT32 = 0
+DTYPE_FLOAT16 = 1
+DTYPE_BFLOAT16 = 2
+
+_SUPPORTED = "float32, float16 or bfloat16"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A 2-D input as the kernels see it."""
+
+    framework: str  # "numpy", "torch" or "cupy"
+    on_gpu: bool
+    device: int  # CUDA device ordinal (0 on the CPU)
+    dtype: int  # DTYPE_* code
+    rows: int
+    cols: int
+    row_stride: int  # in elements
+    col_stride: int  # in elements
+    host: np.ndarray | None  # CPU inputs: a zero-copy numpy view (bfloat16 viewed as uint16)
+    data_ptr: int  # GPU inputs: device address of element (0, 0)
+    stream: int  # GPU inputs: the framework's current stream (0 = legacy default)
+    source: Any  # the caller's object, to allocate outputs alike
+
+
+def _is_torch(x: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _is_cupy(x: Any) -> bool:
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
+    if dtype == np.float32:
+        code = DTYPE_FLOAT32
+    elif dtype == np.float16:
+        code = DTYPE_FLOAT16
+    elif dtype.name == "bfloat16" and dtype.itemsize == 2:  # ml_dtypes.bfloat16
+        code = DTYPE_BFLOAT16
+    else:
+        raise TypeError(
+            f"{what} has dtype {dtype}; expected {_SUPPORTED} "
+            f"(convert explicitly, e.g. x.astype(np.float32))"
+        )
+    if not dtype.isnative:
+        raise TypeError(f"{what} has non-native byte order {dtype.str}; use x.astype(x.dtype.newbyteorder('='))")
+    return code
+
+
+def _check_2d(shape: tuple[int, ...], what: str) -> None:
+    if len(shape) != 2:
+        raise ValueError(f"{what} must be 2-D [rows, classes]; got {len(shape)}-D shape {tuple(shape)}")
+    if shape[1] == 0:
+        raise ValueError(f"{what} has an empty class axis (shape {tuple(shape)})")
+
+
+def as_matrix(x: Any, what: str = "x") -> Matrix:
+    """Describe ``x`` for the kernels, or raise TypeError/ValueError naming the problem."""
+    if _is_torch(x):
+        return _torch_matrix(x, what)
+    if _is_cupy(x):
+        return _cupy_matrix(x, what)
+    if not isinstance(x, np.ndarray):
+        if hasattr(x, "__cuda_array_interface__"):
+            raise TypeError(f"{what}: GPU arrays are accepted as torch tensors or cupy arrays")
+        x = np.asarray(x)
+    code = _numpy_dtype_code(x.dtype, what)
+    _check_2d(x.shape, what)
+    host = x.view(np.uint16) if code == DTYPE_BFLOAT16 else x
+    itemsize = x.dtype.itemsize
+    return Matrix(
+        framework="numpy",
+        on_gpu=False,
+        device=0,
+        dtype=code,
+        rows=int(x.shape[0]),
+        cols=int(x.shape[1]),
+        row_stride=x.strides[0] // itemsize,
+        col_stride=x.strides[1] // itemsize,
+        host=host,
+        data_ptr=0,
+        stream=0,
+        source=x,
+    )
+
+
+def _torch_matrix(t: Any, what: str) -> Matrix:
+    import torch
+
+    codes = {torch.float32: DTYPE_FLOAT32, torch.float16: DTYPE_FLOAT16, torch.bfloat16: DTYPE_BFLOAT16}
+    if t.dtype not in codes:
+        raise TypeError(f"{what} has dtype {t.dtype}; expected {_SUPPORTED} (convert explicitly, e.g. x.float())")
+    _check_2d(tuple(t.shape), what)
+    t = t.detach()
+    code = codes[t.dtype]
+    rows, cols = (int(s) for s in t.shape)
+    rs, cs = (int(s) for s in t.stride())
+    if t.device.type == "cuda":
+        device = t.device.index if t.device.index is not None else torch.cuda.current_device()
+        stream = torch.cuda.current_stream(t.device).cuda_stream
+        return Matrix("torch", True, device, code, rows, cols, rs, cs, None, int(t.data_ptr()), int(stream), t)
+    if t.device.type != "cpu":
+        raise TypeError(f"{what} is a torch tensor on {t.device}; panning runs on CPU and CUDA devices")
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    host = t.view(torch.int16).numpy().view(np.uint16) if code == DTYPE_BFLOAT16 else t.numpy()
+    return Matrix("torch", False, 0, code, rows, cols, rs, cs, host, 0, 0, t)
+
+
+def _cupy_matrix(a: Any, what: str) -> Matrix:
+    import cupy
+
+    code = _numpy_dtype_code(np.dtype(a.dtype), what)
+    _check_2d(tuple(a.shape), what)
+    itemsize = a.dtype.itemsize
+    stream = cupy.cuda.get_current_stream().ptr
+    return Matrix(
+        "cupy",
+        True,
+        int(a.device.id),
+        code,
+        int(a.shape[0]),
+        int(a.shape[1]),
+        a.strides[0] // itemsize,
+        a.strides[1] // itemsize,
+        None,
+        int(a.data.ptr),
+        int(stream),
+        a,
+    )
+
+
+def empty_like_framework(m: Matrix, n: int, dtype: str) -> Any:
+    """An uninitialised 1-D output of ``n`` ``dtype`` ("float32", "int64" or "uint8") beside ``m``."""
+    if m.framework == "torch":
+        import torch
+
+        tdt = {"float32": torch.float32, "int64": torch.int64, "uint8": torch.uint8}[dtype]
+        return torch.empty(n, dtype=tdt, device=m.source.device)
+    if m.framework == "cupy":
+        import cupy
+
+        with cupy.cuda.Device(m.device):
+            return cupy.empty(n, dtype=dtype)
+    return np.empty(n, dtype=dtype)
+
+
+def host_buffer(out: Any) -> np.ndarray:
+    """The numpy view of a CPU output allocated by :func:`empty_like_framework`."""
+    if isinstance(out, np.ndarray):
+        return out
+    return out.numpy()
+
+
+def device_ptr(out: Any) -> int:
+    """Device address of a GPU output allocated by :func:`empty_like_framework`."""
+    if _is_torch(out):
+        return int(out.data_ptr())
+    return int(out.data.ptr)

@@ -1,0 +1,106 @@
+"""Pure-NumPy reference twins of panning's kernels, computed in float64.
+
+They define the semantics the native kernels are tested against; they are exact but slow and
+materialise whatever they need. Inputs are numpy arrays (convert other frameworks first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["entropy", "margin", "least_confidence", "most_uncertain", "uncertainty_key"]
+
+
+def _as_float64(x: npt.ArrayLike) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.name == "bfloat16":  # ml_dtypes
+        a = a.astype(np.float32)
+    a = a.astype(np.float64)
+    if a.ndim != 2 or a.shape[1] == 0:
+        raise ValueError(f"expected a 2-D [rows, classes] array with classes > 0, got {a.shape}")
+    return a
+
+
+def _invalid_probs(p: np.ndarray) -> np.ndarray:
+    return ~np.all(p >= 0, axis=1)  # NaN compares False
+
+
+def _softmax_parts(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(invalid rows, max, S = sum exp(z - m), e = exp(z - m)) for logits z."""
+    invalid = np.any(np.isnan(z) | (z == np.inf), axis=1) | np.all(z == -np.inf, axis=1)
+    zz = np.where(invalid[:, None], 0.0, z)
+    m = zz.max(axis=1)
+    with np.errstate(invalid="ignore"):
+        d = zz - m[:, None]
+    e = np.exp(d)
+    return invalid, m, e.sum(axis=1), e
+
+
+def entropy(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
+    """-sum p log p per row (natural log, 0 log 0 = 0); NaN for invalid rows."""
+    a = _as_float64(x)
+    if from_logits:
+        invalid, _, s, e = _softmax_parts(a)
+        p = e / s[:, None]
+    else:
+        invalid, p = _invalid_probs(a), np.where(np.isnan(a), 0.0, a)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    h = np.maximum(-terms.sum(axis=1), 0.0)
+    return np.where(invalid, np.nan, h)
+
+
+def _top2(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if p.shape[1] == 1:
+        return p[:, 0], np.zeros(p.shape[0])
+    part = -np.partition(-p, 1, axis=1)
+    return part[:, 0], part[:, 1]
+
+
+def margin(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
+    """p(top1) - p(top2) per row (a missing second class counts as 0); NaN for invalid rows."""
+    a = _as_float64(x)
+    if from_logits:
+        invalid, _, s, e = _softmax_parts(a)
+        p = e / s[:, None]
+    else:
+        invalid, p = _invalid_probs(a), np.where(np.isnan(a), 0.0, a)
+    first, second = _top2(p)
+    return np.where(invalid, np.nan, first - np.maximum(second, 0.0))
+
+
+def least_confidence(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
+    """1 - max p per row; NaN for invalid rows."""
+    a = _as_float64(x)
+    if from_logits:
+        invalid, _, s, _ = _softmax_parts(a)
+        top = 1.0 / s
+    else:
+        invalid, top = _invalid_probs(a), np.where(np.isnan(a), 0.0, a).max(axis=1)
+    return np.where(invalid, np.nan, 1.0 - top)
+
+
+_FUNCS: dict[str, Any] = {"entropy": entropy, "margin": margin, "least_confidence": least_confidence}
+
+
+def uncertainty_key(scores: np.ndarray, method: str) -> np.ndarray:
+    """Scores mapped so that larger means more uncertain (margin is negated)."""
+    return -scores if method == "margin" else scores
+
+
+def most_uncertain(
+    x: npt.ArrayLike, k: int, *, method: str = "entropy", from_logits: bool = False
+) -> np.ndarray:
+    """The k most uncertain rows, most uncertain first, ties by lower row index (full sort)."""
+    scores = _FUNCS[method](x, from_logits=from_logits)
+    bad = np.flatnonzero(np.isnan(scores))
+    if bad.size:
+        raise ValueError(f"row {bad[0]} is invalid")
+    if not 0 <= k <= scores.shape[0]:
+        raise ValueError("k out of range")
+    key = uncertainty_key(scores, method)
+    order = np.lexsort((np.arange(key.shape[0]), -key))
+    return order[:k].astype(np.int64)

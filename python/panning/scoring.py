@@ -1,0 +1,177 @@
+"""Batched uncertainty scores: entropy, margin, least confidence, and a fused top-k.
+
+Every function takes a 2-D ``[rows, classes]`` array of probabilities (or logits with
+``from_logits=True``) as a numpy array, a torch tensor (CPU or CUDA) or a cupy array, in float32,
+float16 or bfloat16, contiguous or strided. GPU inputs are scored on their own device and stream
+without a copy; results come back in the input's framework and on its device, as float32 scores
+(half inputs are accumulated in float32) or int64 row indices.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Literal
+
+from . import _core
+from ._arrays import Matrix, as_matrix, device_ptr, empty_like_framework, host_buffer
+
+__all__ = ["entropy", "margin", "least_confidence", "most_uncertain", "Method"]
+
+Method = Literal["entropy", "margin", "least_confidence"]
+_METHOD_CODES: dict[str, int] = {"entropy": 0, "margin": 1, "least_confidence": 2}
+
+
+def _method_code(method: str) -> int:
+    try:
+        return _METHOD_CODES[method]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown method {method!r}; expected one of {', '.join(map(repr, _METHOD_CODES))}"
+        ) from None
+
+
+def _require_cuda(m: Matrix) -> None:
+    if not _core.build_info()["cuda"]:
+        raise RuntimeError(
+            f"{m.framework} input is on a CUDA device but panning was built without CUDA; "
+            "reinstall with PANNING_CUDA=ON"
+        )
+
+
+def _score(x: Any, method: str, from_logits: bool) -> Any:
+    code = _method_code(method)
+    m = as_matrix(x)
+    out = empty_like_framework(m, m.rows, "float32")
+    if m.rows == 0:
+        return out
+    if m.on_gpu:
+        _require_cuda(m)
+        _core.score_cuda(
+            m.data_ptr, m.rows, m.cols, m.row_stride, m.col_stride, m.dtype, code,
+            bool(from_logits), device_ptr(out), m.device, m.stream,
+        )
+    else:
+        _core.score(m.host, m.dtype, code, bool(from_logits), host_buffer(out))
+    return out
+
+
+def entropy(x: Any, *, from_logits: bool = False) -> Any:
+    """Shannon entropy of each row, in nats (``0 log 0 = 0``); larger is more uncertain.
+
+    Parameters
+    ----------
+    x : array [rows, classes]
+        Probabilities, or logits when ``from_logits`` is true (the softmax is fused and computed
+        with a log-sum-exp, exact for logits of any magnitude).
+    from_logits : bool
+        Treat ``x`` as unnormalised logits.
+
+    Returns
+    -------
+    float32 array [rows] in the input's framework and device. Rows holding NaN or a negative
+    probability (or NaN / +inf logits) score NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, panning
+    >>> p = np.array([[0.5, 0.5], [1.0, 0.0]], dtype=np.float32)
+    >>> np.round(panning.entropy(p), 4).tolist()
+    [0.6931, 0.0]
+    """
+    return _score(x, "entropy", from_logits)
+
+
+def margin(x: Any, *, from_logits: bool = False) -> Any:
+    """Difference between the two largest probabilities of each row; smaller is more uncertain.
+
+    With a single class the missing runner-up counts as probability 0. Parameters, return value
+    and invalid rows as in :func:`entropy`.
+
+    Examples
+    --------
+    >>> import numpy as np, panning
+    >>> panning.margin(np.array([[0.7, 0.2, 0.1]], dtype=np.float32)).round(4).tolist()
+    [0.5]
+    """
+    return _score(x, "margin", from_logits)
+
+
+def least_confidence(x: Any, *, from_logits: bool = False) -> Any:
+    """One minus the largest probability of each row; larger is more uncertain.
+
+    Parameters, return value and invalid rows as in :func:`entropy`.
+
+    Examples
+    --------
+    >>> import numpy as np, panning
+    >>> panning.least_confidence(np.array([[0.7, 0.2, 0.1]], dtype=np.float32)).round(4).tolist()
+    [0.3]
+    """
+    return _score(x, "least_confidence", from_logits)
+
+
+def most_uncertain(
+    x: Any, k: int, *, method: Method = "entropy", from_logits: bool = False
+) -> Any:
+    """Indices of the ``k`` most uncertain rows, most uncertain first.
+
+    The scores and the selection are fused: each thread (CPU) keeps a bounded heap of its best
+    rows and the heaps are merged; the GPU runs a radix select over per-row keys and sorts only the
+    ``k`` winners. Nothing of size ``rows`` is sorted. Ties are broken by the lower row index.
+
+    Parameters
+    ----------
+    x : array [rows, classes]
+        Probabilities or logits, as in :func:`entropy`.
+    k : int
+        How many rows to select, ``0 <= k <= rows``.
+    method : {"entropy", "margin", "least_confidence"}
+        Highest entropy, smallest margin, or highest least-confidence first.
+    from_logits : bool
+        Treat ``x`` as logits.
+
+    Returns
+    -------
+    int64 array [k] in the input's framework and device.
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is out of range, or if a row is invalid (NaN, negative probability, NaN/+inf
+        logits); the message names the first such row.
+
+    Examples
+    --------
+    >>> import numpy as np, panning
+    >>> p = np.array([[0.9, 0.1], [0.5, 0.5], [0.6, 0.4]], dtype=np.float32)
+    >>> panning.most_uncertain(p, 2).tolist()
+    [1, 2]
+    """
+    code = _method_code(method)
+    m = as_matrix(x)
+    if isinstance(k, bool):
+        raise TypeError("k must be an integer, got bool")
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"k must be an integer, got {type(k).__name__}") from None
+    if k < 0 or k > m.rows:
+        raise ValueError(f"k={k} is out of range for {m.rows} rows (need 0 <= k <= rows)")
+    out = empty_like_framework(m, k, "int64")
+    if k == 0:
+        return out
+    if m.on_gpu:
+        _require_cuda(m)
+        nbytes = _core.most_uncertain_cuda_workspace_bytes(m.rows, k)
+        workspace = empty_like_framework(m, nbytes, "uint8")
+        bad = _core.most_uncertain_cuda(
+            m.data_ptr, m.rows, m.cols, m.row_stride, m.col_stride, m.dtype, code,
+            bool(from_logits), k, device_ptr(out), device_ptr(workspace), nbytes, m.device,
+            m.stream,
+        )
+    else:
+        bad = _core.most_uncertain(m.host, m.dtype, code, bool(from_logits), k, host_buffer(out))
+    if bad >= 0:
+        why = "NaN, +inf or all -inf logits" if from_logits else "NaN or a negative probability"
+        raise ValueError(f"row {bad} is invalid ({why}) and cannot be ranked")
+    return out
