@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["entropy", "margin", "least_confidence", "most_uncertain", "uncertainty_key"]
+__all__ = [
+    "entropy",
+    "knn_graph",
+    "knn_search",
+    "least_confidence",
+    "margin",
+    "most_uncertain",
+    "pairwise_distances",
+    "uncertainty_key",
+]
 
 
 def _as_float64(x: npt.ArrayLike) -> np.ndarray:
@@ -104,3 +113,69 @@ def most_uncertain(
     key = uncertainty_key(scores, method)
     order = np.lexsort((np.arange(key.shape[0]), -key))
     return order[:k].astype(np.int64)
+
+
+# ---- exact nearest neighbours -------------------------------------------------------------------
+# Distances follow hnswlib's conventions: "l2" is the squared Euclidean distance, "ip" is
+# 1 - <a, b>, "cosine" is 1 - cos(a, b).
+
+METRICS = ("l2", "ip", "cosine")
+
+
+def pairwise_distances(q: npt.ArrayLike, x: npt.ArrayLike, metric: str = "l2") -> np.ndarray:
+    """Exact [len(q), len(x)] distance matrix in float64 (for small inputs and tests)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {METRICS}")
+    a = np.asarray(q, dtype=np.float64)
+    b = np.asarray(x, dtype=np.float64)
+    if metric == "cosine":
+        a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-30)
+        b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30)
+    dot = a @ b.T
+    if metric == "l2":
+        d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * dot
+        return np.maximum(d, 0.0)
+    return 1.0 - dot
+
+
+def knn_search(
+    q: npt.ArrayLike, x: npt.ArrayLike, k: int, metric: str = "l2", *, block: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest rows of x for each query: (int64 ids [nq, k], float32 distances [nq, k]).
+
+    Sorted nearest first, ties by lower id; padded with id -1 / distance +inf when k > len(x).
+    """
+    qa = np.asarray(q)
+    xa = np.asarray(x)
+    nq, n = qa.shape[0], xa.shape[0]
+    ids = np.full((nq, k), -1, dtype=np.int64)
+    dist = np.full((nq, k), np.inf, dtype=np.float32)
+    kk = min(k, n)
+    for s in range(0, nq, block):
+        d = pairwise_distances(qa[s : s + block], xa, metric)
+        order = np.lexsort((np.broadcast_to(np.arange(n), d.shape), d), axis=1)[:, :kk]
+        ids[s : s + block, :kk] = order
+        dist[s : s + block, :kk] = np.take_along_axis(d, order, axis=1)
+    return ids, dist
+
+
+def knn_graph(
+    x: npt.ArrayLike, k: int, metric: str = "l2", *, block: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact kNN graph: each row's k nearest *other* rows (ids [n, k] int64, distances float32).
+
+    Row i never lists itself; ties by lower id; padded with -1 / +inf when k >= len(x).
+    """
+    xa = np.asarray(x)
+    n = xa.shape[0]
+    ids = np.full((n, k), -1, dtype=np.int64)
+    dist = np.full((n, k), np.inf, dtype=np.float32)
+    kk = min(k, n - 1) if n else 0
+    for s in range(0, n, block):
+        d = pairwise_distances(xa[s : s + block], xa, metric)
+        rows = np.arange(s, min(n, s + block))
+        d[rows - s, rows] = np.inf  # exclude self
+        order = np.lexsort((np.broadcast_to(np.arange(n), d.shape), d), axis=1)[:, :kk]
+        ids[s : s + block, :kk] = order
+        dist[s : s + block, :kk] = np.take_along_axis(d, order, axis=1)
+    return ids, dist
