@@ -49,6 +49,11 @@ def _is_cupy(x: Any) -> bool:
 
 
 def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
+    if not dtype.isnative:
+        raise TypeError(
+            f"{what} has non-native byte order ({dtype.str}); "
+            "use x.astype(x.dtype.newbyteorder('='))"
+        )
     if dtype == np.float32:
         code = DTYPE_FLOAT32
     elif dtype == np.float16:
@@ -60,8 +65,6 @@ def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
             f"{what} has dtype {dtype}; expected {_SUPPORTED} "
             f"(convert explicitly, e.g. x.astype(np.float32))"
         )
-    if not dtype.isnative:
-        raise TypeError(f"{what} has non-native byte order {dtype.str}; use x.astype(x.dtype.newbyteorder('='))")
     return code
 
 

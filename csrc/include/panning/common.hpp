@@ -9,7 +9,7 @@
 #if defined(__CUDACC__)
 #define PANNING_HD __host__ __device__ __forceinline__
 #else
-#define PANNING_HD inline
+#define PANNING_HD inline __attribute__((always_inline))
 #endif
 
 // Feature macros are always defined to 0 or 1 (set by CMake) so code can use #if.

@@ -78,12 +78,17 @@ PANNING_HD float half_bits_to_float(std::uint16_t h) {
 // with selects only so that GCC vectorises the loops that call them under `#pragma omp simd` on
 // every ISA; the CUDA kernels use the device's expf/logf instead.
 
-// exp(x) for x <= 0; returns 0 below -87.3 (where the true value is subnormal).
-PANNING_HD float exp_nonpositive(float x) {
-  const float xc = x < -87.3f ? -87.3f : x;
-  float t = xc * 1.44269504088896341f + 0.5f;
-  float fx = static_cast<float>(static_cast<std::int32_t>(t));  // truncation toward zero
-  fx = fx > t ? fx - 1.0f : fx;                                   // -> floor
+// exp(x) for x in [kExpFloor, 0]; callers clamp (see score_exp). exp(kExpFloor) ~ 1.2e-38 is
+// negligible next to the sums it enters (every softmax sum is >= 1). Neither the clamp nor an
+// underflow-to-0 select lives in here: GCC threads such a second test on x into a branch and
+// then refuses to vectorise the calling loop.
+constexpr float kExpFloor = -87.3f;
+
+PANNING_HD float exp_nonpositive(float xc) {
+  // n = round(x / ln 2) by the 1.5 * 2^23 trick: exact in round-to-nearest for |x| < 2^22, and
+  // branch-free (a floor with a fix-up select keeps GCC from vectorising).
+  constexpr float kRound = 12582912.0f;
+  const float fx = (xc * 1.44269504088896341f + kRound) - kRound;
   float r = xc - fx * 0.693359375f;
   r = r - fx * -2.12194440e-4f;
   const float r2 = r * r;
@@ -94,8 +99,7 @@ PANNING_HD float exp_nonpositive(float x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * r2 + r + 1.0f;
-  const float scale = bits_float((static_cast<std::int32_t>(fx) + 127) << 23);
-  return x < -87.3f ? 0.0f : y * scale;
+  return y * bits_float((static_cast<std::int32_t>(fx) + 127) << 23);
 }
 
 // log(x) for normal positive x (callers mask x < FLT_MIN themselves).
@@ -126,7 +130,7 @@ PANNING_HD float score_exp(float x) {
 #if defined(__CUDA_ARCH__)
   return expf(x);
 #else
-  return exp_nonpositive(x);
+  return exp_nonpositive(x < kExpFloor ? kExpFloor : x);
 #endif
 }
 
