@@ -34,7 +34,8 @@ void bind_scoring(py::module_& m) {
         const ScoreMethod sm = method_from_code(method);
         without_gil([&] { cpu::score_rows(v, sm, from_logits, o, python_interrupt_check()); });
       },
-      py::arg("x"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"), py::arg("out").noconvert());
+      py::arg("x"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"),
+      py::arg("out").noconvert());
 
   m.def(
       "most_uncertain",

@@ -45,7 +45,9 @@ struct Level {
   bool (*supported)();
 };
 
-bool always() { return true; }
+bool always() {
+  return true;
+}
 #if defined(PANNING_HAVE_X86_SIMD)
 bool has_avx2() {
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -89,7 +91,7 @@ ScoringKernels& active_kernels() {
 
 // ---- chunking -----------------------------------------------------------------------------------
 
-constexpr std::int64_t kBlockRows = 64;                // rows scored per call into the kernel
+constexpr std::int64_t kBlockRows = 64;                      // rows scored per call into the kernel
 constexpr std::int64_t kChunkBytes = std::int64_t{1} << 26;  // work between interrupt checks
 
 std::int64_t chunk_rows(const MatrixView& x) {
@@ -109,8 +111,8 @@ template <class Body>
 void for_each_block(const MatrixView& x, const InterruptCheck& interrupted, Body&& body) {
   const std::int64_t chunk = chunk_rows(x);
   const int threads = max_threads();
-  std::vector<std::vector<float>> rowbufs(threads, std::vector<float>(std::max<std::int64_t>(
-                                                       1, x.cols)));
+  std::vector<std::vector<float>> rowbufs(threads,
+                                          std::vector<float>(std::max<std::int64_t>(1, x.cols)));
   for (std::int64_t c0 = 0; c0 < x.rows; c0 += chunk) {
     const std::int64_t c1 = std::min(x.rows, c0 + chunk);
     const std::int64_t nblocks = (c1 - c0 + kBlockRows - 1) / kBlockRows;
@@ -204,7 +206,9 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   return -1;
 }
 
-const char* simd_level() { return active_kernels().name; }
+const char* simd_level() {
+  return active_kernels().name;
+}
 
 const char* const* available_simd_levels(int* count) {
   static const std::vector<const char*> names = [] {

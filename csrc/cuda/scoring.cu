@@ -114,30 +114,33 @@ __device__ __forceinline__ void row_state_push(RowState& s, float v, ScoreMethod
   }
 }
 
-__device__ __forceinline__ RowState row_state_merge(const RowState& a, const RowState& b) {
-  return RowState{a.plogp_sum + b.plogp_sum, top2_merge(a.top, b.top),
-                  logit_stats_merge(a.stats, b.stats), a.bad | b.bad};
-}
-
-template <int Width>
-__device__ __forceinline__ RowState row_state_shfl_xor(const RowState& s, int offset) {
+// Merges the states of the `Width` consecutive lanes of each group (Width <= 32), exchanging only
+// the fields `method` needs; the invalid flag travels in one ballot.
+template <int Width, bool kLogits>
+__device__ __forceinline__ RowState row_state_reduce(RowState s, ScoreMethod method) {
   constexpr unsigned kAll = 0xffffffffu;
-  RowState o;
-  o.plogp_sum = __shfl_xor_sync(kAll, s.plogp_sum, offset, Width);
-  o.top.first = __shfl_xor_sync(kAll, s.top.first, offset, Width);
-  o.top.second = __shfl_xor_sync(kAll, s.top.second, offset, Width);
-  o.stats.m = __shfl_xor_sync(kAll, s.stats.m, offset, Width);
-  o.stats.s = __shfl_xor_sync(kAll, s.stats.s, offset, Width);
-  o.stats.t = __shfl_xor_sync(kAll, s.stats.t, offset, Width);
-  o.bad = __shfl_xor_sync(kAll, s.bad, offset, Width);
-  return o;
-}
-
-template <int Width>
-__device__ __forceinline__ RowState row_state_reduce(RowState s) {
+  const bool need_top = kLogits ? method == ScoreMethod::kMargin : method != ScoreMethod::kEntropy;
+  const bool need_second = method == ScoreMethod::kMargin;
 #pragma unroll
-  for (int offset = Width / 2; offset > 0; offset /= 2)
-    s = row_state_merge(s, row_state_shfl_xor<Width>(s, offset));
+  for (int offset = Width / 2; offset > 0; offset /= 2) {
+    if constexpr (kLogits) {
+      const LogitStats o{__shfl_xor_sync(kAll, s.stats.m, offset, Width),
+                         __shfl_xor_sync(kAll, s.stats.s, offset, Width),
+                         __shfl_xor_sync(kAll, s.stats.t, offset, Width)};
+      s.stats = logit_stats_merge(s.stats, o);
+    } else if (method == ScoreMethod::kEntropy) {
+      s.plogp_sum += __shfl_xor_sync(kAll, s.plogp_sum, offset, Width);
+    }
+    if (need_top) {
+      Top2 o{__shfl_xor_sync(kAll, s.top.first, offset, Width), neg_inf()};
+      if (need_second) o.second = __shfl_xor_sync(kAll, s.top.second, offset, Width);
+      s.top = top2_merge(s.top, o);
+    }
+  }
+  const unsigned votes = __ballot_sync(kAll, s.bad);
+  const unsigned lane = threadIdx.x % 32;
+  const unsigned group_bits = Width == 32 ? kAll : ((1u << Width) - 1u) << (lane / Width * Width);
+  s.bad = (votes & group_bits) != 0;
   return s;
 }
 
@@ -167,27 +170,33 @@ __device__ __forceinline__ float row_state_finalize(const RowState& s, ScoreMeth
   return quiet_nan();
 }
 
-// Accumulates the part of row `rowp` that thread `lane` of `width` threads owns.
+// Accumulates the part of row `rowp` that thread `lane` of `width` threads owns: a scalar head up
+// to the first 16-byte boundary, 16-byte vector loads, a scalar tail (strided rows: scalar).
 template <DType D, bool kLogits>
 __device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixView& x, int lane,
                                                int width, ScoreMethod method, RowState& s) {
   constexpr int V = ElemTraits<D>::kVec;
   constexpr int B = ElemTraits<D>::kBytes;
-  const bool vectorised = x.col_stride == 1 && (reinterpret_cast<std::uintptr_t>(rowp) % 16) == 0;
-  if (vectorised) {
-    const std::int64_t nvec = x.cols / V;
-    for (std::int64_t j = lane; j < nvec; j += width) {
-      float v[V];
-      load_vector<D>(rowp + j * V * B, v);
-#pragma unroll
-      for (int i = 0; i < V; ++i) row_state_push<kLogits>(s, v[i], method);
-    }
-    for (std::int64_t j = nvec * V + lane; j < x.cols; j += width)
-      row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
-  } else {
+  if (x.col_stride != 1) {
     for (std::int64_t j = lane; j < x.cols; j += width)
       row_state_push<kLogits>(s, load_scalar<D>(rowp + j * x.col_stride * B), method);
+    return;
   }
+  const std::uintptr_t addr = reinterpret_cast<std::uintptr_t>(rowp);
+  std::int64_t head = x.cols;  // elements before the first 16-byte boundary
+  if (addr % B == 0) head = std::min<std::int64_t>(x.cols, ((16 - addr % 16) % 16) / B);
+  for (std::int64_t j = lane; j < head; j += width)
+    row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
+  const char* body = rowp + head * B;
+  const std::int64_t nvec = (x.cols - head) / V;
+  for (std::int64_t j = lane; j < nvec; j += width) {
+    float v[V];
+    load_vector<D>(body + j * 16, v);
+#pragma unroll
+    for (int i = 0; i < V; ++i) row_state_push<kLogits>(s, v[i], method);
+  }
+  for (std::int64_t j = head + nvec * V + lane; j < x.cols; j += width)
+    row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
 }
 
 // Writes a finished row: its score, or its selection key (and flags invalid rows).
@@ -225,7 +234,7 @@ __global__ void __launch_bounds__(kBlockThreads)
       const char* rowp = static_cast<const char*>(x.data) + r * x.row_stride * B;
       accumulate_row<D, kLogits>(rowp, x, lane, G, method, s);
     }
-    s = row_state_reduce<G>(s);
+    s = row_state_reduce<G, kLogits>(s, method);
     if (lane == 0 && r < x.rows) write_row<kLogits>(s, r, method, scores, keys, first_bad);
   }
 }
@@ -243,12 +252,12 @@ __global__ void __launch_bounds__(kBlockThreads)
     const char* rowp = static_cast<const char*>(x.data) + r * x.row_stride * B;
     RowState s = row_state_empty();
     accumulate_row<D, kLogits>(rowp, x, threadIdx.x, kBlockThreads, method, s);
-    s = row_state_reduce<32>(s);
+    s = row_state_reduce<32, kLogits>(s, method);
     if (lane == 0) partial[warp] = s;
     __syncthreads();
     if (warp == 0) {
       s = lane < kBlockThreads / 32 ? partial[lane] : row_state_empty();
-      s = row_state_reduce<32>(s);
+      s = row_state_reduce<32, kLogits>(s, method);
       if (lane == 0) write_row<kLogits>(s, r, method, scores, keys, first_bad);
     }
     __syncthreads();
@@ -256,23 +265,32 @@ __global__ void __launch_bounds__(kBlockThreads)
 }
 
 template <DType D, bool kLogits>
-void launch_rows_typed(const MatrixView& x, ScoreMethod method, float* scores,
-                       std::uint64_t* keys, unsigned long long* first_bad, int device,
-                       cudaStream_t stream) {
-  const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 16;
+void launch_rows_typed(const MatrixView& x, ScoreMethod method, float* scores, std::uint64_t* keys,
+                       unsigned long long* first_bad, int device, cudaStream_t stream) {
+  const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 32;
   auto blocks_for = [&](std::int64_t rows_per_block) {
-    return static_cast<unsigned>(
-        std::max<std::int64_t>(1, std::min(max_blocks, (x.rows + rows_per_block - 1) /
-                                                           rows_per_block)));
+    return static_cast<unsigned>(std::max<std::int64_t>(
+        1, std::min(max_blocks, (x.rows + rows_per_block - 1) / rows_per_block)));
   };
-  const std::int64_t vec = ElemTraits<D>::kVec;
+  // Enough threads per row that each issues about four 16-byte loads: more loads in flight per
+  // thread and fewer shuffle levels per row than a full warp on narrow rows.
+  const std::int64_t vectors = (x.cols + ElemTraits<D>::kVec - 1) / ElemTraits<D>::kVec;
+  const std::int64_t want = (vectors + 3) / 4;
   if (x.cols >= kBlockPerRowMinCols) {
     score_rows_block_kernel<D, kLogits>
         <<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, scores, keys, first_bad);
-  } else if (x.cols <= 4 * vec) {
+  } else if (want <= 4) {
     score_rows_group_kernel<D, kLogits, 4>
         <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, method, scores, keys,
                                                                       first_bad);
+  } else if (want <= 8) {
+    score_rows_group_kernel<D, kLogits, 8>
+        <<<blocks_for(kBlockThreads / 8), kBlockThreads, 0, stream>>>(x, method, scores, keys,
+                                                                      first_bad);
+  } else if (want <= 16) {
+    score_rows_group_kernel<D, kLogits, 16>
+        <<<blocks_for(kBlockThreads / 16), kBlockThreads, 0, stream>>>(x, method, scores, keys,
+                                                                       first_bad);
   } else {
     score_rows_group_kernel<D, kLogits, 32>
         <<<blocks_for(kBlockThreads / 32), kBlockThreads, 0, stream>>>(x, method, scores, keys,
@@ -282,16 +300,15 @@ void launch_rows_typed(const MatrixView& x, ScoreMethod method, float* scores,
 }
 
 template <bool kLogits>
-void launch_rows_logits(const MatrixView& x, ScoreMethod method, float* scores,
-                        std::uint64_t* keys, unsigned long long* first_bad, int device,
-                        cudaStream_t stream) {
+void launch_rows_logits(const MatrixView& x, ScoreMethod method, float* scores, std::uint64_t* keys,
+                        unsigned long long* first_bad, int device, cudaStream_t stream) {
   switch (x.dtype) {
     case DType::kFloat32:
-      return launch_rows_typed<DType::kFloat32, kLogits>(x, method, scores, keys, first_bad,
-                                                         device, stream);
+      return launch_rows_typed<DType::kFloat32, kLogits>(x, method, scores, keys, first_bad, device,
+                                                         stream);
     case DType::kFloat16:
-      return launch_rows_typed<DType::kFloat16, kLogits>(x, method, scores, keys, first_bad,
-                                                         device, stream);
+      return launch_rows_typed<DType::kFloat16, kLogits>(x, method, scores, keys, first_bad, device,
+                                                         stream);
     case DType::kBFloat16:
       return launch_rows_typed<DType::kBFloat16, kLogits>(x, method, scores, keys, first_bad,
                                                           device, stream);
@@ -319,6 +336,7 @@ struct SelectState {
   unsigned long long remaining;  // rank of the k-th largest key among keys matching prefix
   unsigned long long gathered;   // keys gathered by the final pass
   unsigned long long first_bad;  // first invalid row (0x7f.. when none)
+  unsigned done;                 // 1 once the keys matching prefix are exactly the ones needed
 };
 
 __global__ void select_init_kernel(SelectState* st, std::int64_t k) {
@@ -326,11 +344,13 @@ __global__ void select_init_kernel(SelectState* st, std::int64_t k) {
   st->mask = 0;
   st->remaining = static_cast<unsigned long long>(k);
   st->gathered = 0;
+  st->done = 0;
 }
 
 __global__ void __launch_bounds__(kBlockThreads)
     radix_histogram_kernel(const std::uint64_t* keys, std::int64_t n, const SelectState* st,
                            int shift, unsigned* hist) {
+  if (st->done) return;  // uniform: every thread reads the same flag
   __shared__ unsigned local[kRadixBins];
   for (int b = threadIdx.x; b < kRadixBins; b += blockDim.x) local[b] = 0;
   __syncthreads();
@@ -351,10 +371,11 @@ __global__ void __launch_bounds__(kBlockThreads)
 // histogram for the next pass.
 __global__ void __launch_bounds__(kRadixBins)
     radix_choose_kernel(SelectState* st, unsigned* hist, int shift) {
-  __shared__ unsigned long long above[kRadixBins];  // keys in bins strictly above b
+  if (st->done) return;
+  __shared__ unsigned long long above[kRadixBins];
   const int b = threadIdx.x;
   const unsigned count = hist[b];
-  // inclusive suffix sum over bins (b, 255] computed by a Hillis-Steele scan on reversed order
+  // above[b] = keys in bins [b, 255]: an inclusive suffix sum by a Hillis-Steele scan
   above[b] = count;
   __syncthreads();
   for (int off = 1; off < kRadixBins; off *= 2) {
@@ -371,18 +392,23 @@ __global__ void __launch_bounds__(kRadixBins)
     st->prefix |= static_cast<unsigned long long>(b) << shift;
     st->mask |= static_cast<unsigned long long>(kRadixBins - 1) << shift;
     st->remaining = remaining - strictly_above;
+    // every key in this bin is needed: the rest of the passes would only re-count them
+    if (count == remaining - strictly_above) st->done = 1;
   }
   hist[b] = 0;
 }
 
 __global__ void gather_selected_kernel(const std::uint64_t* keys, std::int64_t n, std::int64_t k,
                                        SelectState* st, std::uint64_t* out) {
+  // keys whose decided high bits are >= prefix: exactly the k largest (all 64 bits are decided
+  // unless the passes stopped early, when every key matching prefix is wanted anyway)
   const unsigned long long threshold = st->prefix;
+  const unsigned long long mask = st->mask;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
     const unsigned long long key = keys[i];
-    if (key >= threshold) {
+    if ((key & mask) >= threshold) {
       const unsigned long long pos = atomicAdd(&st->gathered, 1ull);
       if (pos < static_cast<unsigned long long>(k)) out[pos] = key;
     }
@@ -397,17 +423,19 @@ __global__ void keys_to_rows_kernel(const std::uint64_t* sorted, std::int64_t k,
 
 // Workspace layout, each piece 256-byte aligned.
 struct Workspace {
-  std::uint64_t* keys = nullptr;        // [rows]
-  std::uint64_t* selected = nullptr;    // [k]
-  std::uint64_t* sorted = nullptr;      // [k]
-  unsigned* hist = nullptr;             // [kRadixBins]
-  SelectState* state = nullptr;         // [1]
+  std::uint64_t* keys = nullptr;      // [rows]
+  std::uint64_t* selected = nullptr;  // [k]
+  std::uint64_t* sorted = nullptr;    // [k]
+  unsigned* hist = nullptr;           // [kRadixBins]
+  SelectState* state = nullptr;       // [1]
   void* sort_temp = nullptr;
   std::size_t sort_temp_bytes = 0;
   std::size_t total = 0;
 };
 
-std::size_t align_up(std::size_t n) { return (n + 255) / 256 * 256; }
+std::size_t align_up(std::size_t n) {
+  return (n + 255) / 256 * 256;
+}
 
 Workspace plan_workspace(std::int64_t rows, std::int64_t k, char* base) {
   Workspace w;
@@ -459,7 +487,8 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
 
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.hist, 0, sizeof(unsigned) * kRadixBins, stream));
-  PANNING_CUDA_CHECK(cudaMemsetAsync(&w.state->first_bad, 0x7f, sizeof(unsigned long long), stream));
+  PANNING_CUDA_CHECK(
+      cudaMemsetAsync(&w.state->first_bad, 0x7f, sizeof(unsigned long long), stream));
   select_init_kernel<<<1, 1, 0, stream>>>(w.state, k);
   PANNING_CUDA_CHECK_LAUNCH();
   launch_rows(x, method, from_logits, nullptr, w.keys, &w.state->first_bad, device, stream);
@@ -489,7 +518,7 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
                                      cudaMemcpyDeviceToHost, stream));
   PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
   return first_bad < static_cast<unsigned long long>(x.rows) ? static_cast<std::int64_t>(first_bad)
-                                                            : -1;
+                                                             : -1;
 }
 
 }  // namespace panning::cuda

@@ -25,7 +25,9 @@ namespace panning {
 // Element types accepted at the boundary; the Python layer maps framework dtypes onto these once.
 enum class DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 
-inline std::size_t dtype_size(DType t) { return t == DType::kFloat32 ? 4 : 2; }
+inline std::size_t dtype_size(DType t) {
+  return t == DType::kFloat32 ? 4 : 2;
+}
 
 // A read-only 2-D view [rows, cols] with strides counted in elements (may be negative or zero
 // for broadcasts). `data` points at element (0, 0).

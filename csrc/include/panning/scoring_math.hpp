@@ -1,5 +1,6 @@
 // Per-element and per-row math of the uncertainty scores, shared by the CPU kernels
-// (csrc/cpu/scoring_kernels.inc, compiled once per ISA) and the CUDA kernels (csrc/cuda/scoring.cu).
+// (csrc/cpu/scoring_kernels.inc, compiled once per ISA) and the CUDA kernels
+// (csrc/cuda/scoring.cu).
 //
 // Definitions (natural log, 0 log 0 = 0, a missing second class counts as probability 0):
 //   entropy          H = -sum_i p_i log p_i
@@ -142,21 +143,33 @@ PANNING_HD float score_log(float x) {
 #endif
 }
 
-PANNING_HD float quiet_nan() { return bits_float(0x7fc00000); }
-PANNING_HD float pos_inf() { return bits_float(0x7f800000); }
-PANNING_HD float neg_inf() { return bits_float(static_cast<std::int32_t>(0xff800000u)); }
+PANNING_HD float quiet_nan() {
+  return bits_float(0x7fc00000);
+}
+PANNING_HD float pos_inf() {
+  return bits_float(0x7f800000);
+}
+PANNING_HD float neg_inf() {
+  return bits_float(static_cast<std::int32_t>(0xff800000u));
+}
 constexpr float kFloatMin = 1.17549435e-38f;  // smallest normal float
 
 // ---- per-element terms --------------------------------------------------------------------------
 
 // p log p with 0 log 0 = 0; subnormal p contribute < 1e-36 and are dropped.
-PANNING_HD float plogp(float p) { return p >= kFloatMin ? p * score_log(p) : 0.0f; }
+PANNING_HD float plogp(float p) {
+  return p >= kFloatMin ? p * score_log(p) : 0.0f;
+}
 
 // 1 where a probability is unusable (NaN or negative).
-PANNING_HD int prob_invalid(float p) { return !(p >= 0.0f); }
+PANNING_HD int prob_invalid(float p) {
+  return !(p >= 0.0f);
+}
 
 // 1 where a logit is unusable (NaN or +inf).
-PANNING_HD int logit_invalid(float z) { return !(z < pos_inf()); }
+PANNING_HD int logit_invalid(float z) {
+  return !(z < pos_inf());
+}
 
 // The two largest values seen, for margins.
 struct Top2 {
@@ -164,14 +177,18 @@ struct Top2 {
   float second;
 };
 
-PANNING_HD Top2 top2_empty() { return Top2{neg_inf(), neg_inf()}; }
+PANNING_HD Top2 top2_empty() {
+  return Top2{neg_inf(), neg_inf()};
+}
 
 PANNING_HD Top2 top2_push(Top2 t, float v) {
   const float lo = v < t.first ? v : t.first;
   return Top2{v > t.first ? v : t.first, lo > t.second ? lo : t.second};
 }
 
-PANNING_HD Top2 top2_merge(Top2 a, Top2 b) { return top2_push(top2_push(a, b.first), b.second); }
+PANNING_HD Top2 top2_merge(Top2 a, Top2 b) {
+  return top2_push(top2_push(a, b.first), b.second);
+}
 
 // Online softmax statistics of a stream of logits: m = max, s = sum exp(z - m),
 // t = sum exp(z - m) (z - m). Merging rescales the side with the smaller max.
@@ -181,7 +198,9 @@ struct LogitStats {
   float t;
 };
 
-PANNING_HD LogitStats logit_stats_empty() { return LogitStats{neg_inf(), 0.0f, 0.0f}; }
+PANNING_HD LogitStats logit_stats_empty() {
+  return LogitStats{neg_inf(), 0.0f, 0.0f};
+}
 
 PANNING_HD LogitStats logit_stats_merge(LogitStats a, LogitStats b) {
   if (a.s == 0.0f) return b;
@@ -214,14 +233,18 @@ PANNING_HD float margin_from_top2(Top2 t) {
   return t.first - second;
 }
 
-PANNING_HD float least_confidence_from_max(float max_p) { return 1.0f - max_p; }
+PANNING_HD float least_confidence_from_max(float max_p) {
+  return 1.0f - max_p;
+}
 
 PANNING_HD float entropy_from_logit_stats(float s, float t) {
   const float h = score_log(s) - t / s;
   return h > 0.0f ? h : 0.0f;
 }
 
-PANNING_HD float least_confidence_from_logit_stats(float s) { return 1.0f - 1.0f / s; }
+PANNING_HD float least_confidence_from_logit_stats(float s) {
+  return 1.0f - 1.0f / s;
+}
 
 // z1 >= z2 are the two largest logits (z2 = -inf when there is one class).
 PANNING_HD float margin_from_logits(float z1, float z2, float s) {
