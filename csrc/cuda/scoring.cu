@@ -114,6 +114,41 @@ __device__ __forceinline__ void row_state_push(RowState& s, float v, ScoreMethod
   }
 }
 
+// Pushes V values at once. For logits the running max moves once per vector, so each element
+// costs one exp and no branch (the per-element online update would branch on every new max).
+template <bool kLogits, int V>
+__device__ __forceinline__ void row_state_push_vector(RowState& s, const float (&v)[V],
+                                                      ScoreMethod method) {
+  if constexpr (kLogits) {
+    float vmax = v[0];
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      s.bad |= logit_invalid(v[i]);
+      vmax = fmaxf(vmax, v[i]);
+      if (method == ScoreMethod::kMargin) s.top = top2_push(s.top, v[i]);
+    }
+    if (!(vmax > neg_inf())) return;  // all -inf: nothing to add (NaN is flagged above)
+    const float m = fmaxf(s.stats.m, vmax);
+    if (s.stats.s > 0.0f) {  // rescale what was summed relative to the old max
+      const float d = s.stats.m - m;
+      const float scale = __expf(d);
+      s.stats.t = scale * (s.stats.t + d * s.stats.s);
+      s.stats.s *= scale;
+    }
+    s.stats.m = m;
+#pragma unroll
+    for (int i = 0; i < V; ++i) {
+      const float d = v[i] - m;
+      const float e = __expf(d);
+      s.stats.s += e;
+      s.stats.t += e > 0.0f ? e * d : 0.0f;  // -inf logits: 0, not 0 * -inf
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < V; ++i) row_state_push<false>(s, v[i], method);
+  }
+}
+
 // Merges the states of the `Width` consecutive lanes of each group (Width <= 32), exchanging only
 // the fields `method` needs; the invalid flag travels in one ballot.
 template <int Width, bool kLogits>
@@ -192,35 +227,60 @@ __device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixVie
   for (std::int64_t j = lane; j < nvec; j += width) {
     float v[V];
     load_vector<D>(body + j * 16, v);
-#pragma unroll
-    for (int i = 0; i < V; ++i) row_state_push<kLogits>(s, v[i], method);
+    row_state_push_vector<kLogits, V>(s, v, method);
   }
   for (std::int64_t j = head + nvec * V + lane; j < x.cols; j += width)
     row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
 }
 
-// Writes a finished row: its score, or its selection key (and flags invalid rows).
+// Where finished rows go: scores (score_rows), or 64-bit selection keys plus the first invalid
+// row and the histogram of the keys' top byte, which is the first radix-select pass fused into the
+// scoring pass (most_uncertain).
+struct RowOutputs {
+  float* scores = nullptr;
+  std::uint64_t* keys = nullptr;
+  unsigned long long* first_bad = nullptr;
+  unsigned* top_byte_histogram = nullptr;  // [256], zeroed by the caller
+};
+
+constexpr int kTopByteShift = 56;
+
 template <bool kLogits>
 __device__ __forceinline__ void write_row(const RowState& s, std::int64_t r, ScoreMethod method,
-                                          float* scores, std::uint64_t* keys,
-                                          unsigned long long* first_bad) {
+                                          const RowOutputs& out, unsigned* block_histogram) {
   const float score = row_state_finalize<kLogits>(s, method);
-  if (scores) scores[r] = score;
-  if (keys) {
+  if (out.scores) out.scores[r] = score;
+  if (out.keys) {
+    std::uint64_t key = 0;
     if (score != score) {
-      atomicMin(first_bad, static_cast<unsigned long long>(r));
-      keys[r] = 0;
+      atomicMin(out.first_bad, static_cast<unsigned long long>(r));
     } else {
-      keys[r] = selection_key(uncertainty_key(method, score), static_cast<std::uint32_t>(r));
+      key = selection_key(uncertainty_key(method, score), static_cast<std::uint32_t>(r));
     }
+    out.keys[r] = key;
+    atomicAdd(&block_histogram[key >> kTopByteShift], 1u);
   }
+}
+
+__device__ __forceinline__ void block_histogram_clear(unsigned* h, const RowOutputs& out) {
+  if (!out.keys) return;
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) h[b] = 0;
+  __syncthreads();
+}
+
+__device__ __forceinline__ void block_histogram_flush(const unsigned* h, const RowOutputs& out) {
+  if (!out.keys) return;
+  __syncthreads();
+  for (int b = threadIdx.x; b < 256; b += blockDim.x)
+    if (h[b]) atomicAdd(&out.top_byte_histogram[b], h[b]);
 }
 
 // G threads per row; rows walk the grid in warp-uniform steps so shuffles always see the full warp.
 template <DType D, bool kLogits, int G>
 __global__ void __launch_bounds__(kBlockThreads)
-    score_rows_group_kernel(MatrixView x, ScoreMethod method, float* scores, std::uint64_t* keys,
-                            unsigned long long* first_bad) {
+    score_rows_group_kernel(MatrixView x, ScoreMethod method, RowOutputs out) {
+  __shared__ unsigned histogram[256];
+  block_histogram_clear(histogram, out);
   constexpr int kGroupsPerWarp = 32 / G;
   const int lane = threadIdx.x % G;
   const std::int64_t warp = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
@@ -235,16 +295,18 @@ __global__ void __launch_bounds__(kBlockThreads)
       accumulate_row<D, kLogits>(rowp, x, lane, G, method, s);
     }
     s = row_state_reduce<G, kLogits>(s, method);
-    if (lane == 0 && r < x.rows) write_row<kLogits>(s, r, method, scores, keys, first_bad);
+    if (lane == 0 && r < x.rows) write_row<kLogits>(s, r, method, out, histogram);
   }
+  block_histogram_flush(histogram, out);
 }
 
 // A block per row, for rows of thousands of classes.
 template <DType D, bool kLogits>
 __global__ void __launch_bounds__(kBlockThreads)
-    score_rows_block_kernel(MatrixView x, ScoreMethod method, float* scores, std::uint64_t* keys,
-                            unsigned long long* first_bad) {
+    score_rows_block_kernel(MatrixView x, ScoreMethod method, RowOutputs out) {
   __shared__ RowState partial[kBlockThreads / 32];
+  __shared__ unsigned histogram[256];
+  block_histogram_clear(histogram, out);
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   const int B = ElemTraits<D>::kBytes;
@@ -258,15 +320,16 @@ __global__ void __launch_bounds__(kBlockThreads)
     if (warp == 0) {
       s = lane < kBlockThreads / 32 ? partial[lane] : row_state_empty();
       s = row_state_reduce<32, kLogits>(s, method);
-      if (lane == 0) write_row<kLogits>(s, r, method, scores, keys, first_bad);
+      if (lane == 0) write_row<kLogits>(s, r, method, out, histogram);
     }
     __syncthreads();
   }
+  block_histogram_flush(histogram, out);
 }
 
 template <DType D, bool kLogits>
-void launch_rows_typed(const MatrixView& x, ScoreMethod method, float* scores, std::uint64_t* keys,
-                       unsigned long long* first_bad, int device, cudaStream_t stream) {
+void launch_rows_typed(const MatrixView& x, ScoreMethod method, const RowOutputs& out, int device,
+                       cudaStream_t stream) {
   const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 32;
   auto blocks_for = [&](std::int64_t rows_per_block) {
     return static_cast<unsigned>(std::max<std::int64_t>(
@@ -277,52 +340,43 @@ void launch_rows_typed(const MatrixView& x, ScoreMethod method, float* scores, s
   const std::int64_t vectors = (x.cols + ElemTraits<D>::kVec - 1) / ElemTraits<D>::kVec;
   const std::int64_t want = (vectors + 3) / 4;
   if (x.cols >= kBlockPerRowMinCols) {
-    score_rows_block_kernel<D, kLogits>
-        <<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, scores, keys, first_bad);
+    score_rows_block_kernel<D, kLogits><<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, out);
   } else if (want <= 4) {
     score_rows_group_kernel<D, kLogits, 4>
-        <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, method, scores, keys,
-                                                                      first_bad);
+        <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, method, out);
   } else if (want <= 8) {
     score_rows_group_kernel<D, kLogits, 8>
-        <<<blocks_for(kBlockThreads / 8), kBlockThreads, 0, stream>>>(x, method, scores, keys,
-                                                                      first_bad);
+        <<<blocks_for(kBlockThreads / 8), kBlockThreads, 0, stream>>>(x, method, out);
   } else if (want <= 16) {
     score_rows_group_kernel<D, kLogits, 16>
-        <<<blocks_for(kBlockThreads / 16), kBlockThreads, 0, stream>>>(x, method, scores, keys,
-                                                                       first_bad);
+        <<<blocks_for(kBlockThreads / 16), kBlockThreads, 0, stream>>>(x, method, out);
   } else {
     score_rows_group_kernel<D, kLogits, 32>
-        <<<blocks_for(kBlockThreads / 32), kBlockThreads, 0, stream>>>(x, method, scores, keys,
-                                                                       first_bad);
+        <<<blocks_for(kBlockThreads / 32), kBlockThreads, 0, stream>>>(x, method, out);
   }
   PANNING_CUDA_CHECK_LAUNCH();
 }
 
 template <bool kLogits>
-void launch_rows_logits(const MatrixView& x, ScoreMethod method, float* scores, std::uint64_t* keys,
-                        unsigned long long* first_bad, int device, cudaStream_t stream) {
+void launch_rows_logits(const MatrixView& x, ScoreMethod method, const RowOutputs& out, int device,
+                        cudaStream_t stream) {
   switch (x.dtype) {
     case DType::kFloat32:
-      return launch_rows_typed<DType::kFloat32, kLogits>(x, method, scores, keys, first_bad, device,
-                                                         stream);
+      return launch_rows_typed<DType::kFloat32, kLogits>(x, method, out, device, stream);
     case DType::kFloat16:
-      return launch_rows_typed<DType::kFloat16, kLogits>(x, method, scores, keys, first_bad, device,
-                                                         stream);
+      return launch_rows_typed<DType::kFloat16, kLogits>(x, method, out, device, stream);
     case DType::kBFloat16:
-      return launch_rows_typed<DType::kBFloat16, kLogits>(x, method, scores, keys, first_bad,
-                                                          device, stream);
+      return launch_rows_typed<DType::kBFloat16, kLogits>(x, method, out, device, stream);
   }
   throw std::invalid_argument("unsupported dtype");
 }
 
-void launch_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* scores,
-                 std::uint64_t* keys, unsigned long long* first_bad, int device,
-                 cudaStream_t stream) {
+void launch_rows(const MatrixView& x, ScoreMethod method, bool from_logits, const RowOutputs& out,
+                 int device, cudaStream_t stream) {
   if (from_logits)
-    launch_rows_logits<true>(x, method, scores, keys, first_bad, device, stream);
+    launch_rows_logits<true>(x, method, out, device, stream);
   else
-    launch_rows_logits<false>(x, method, scores, keys, first_bad, device, stream);
+    launch_rows_logits<false>(x, method, out, device, stream);
 }
 
 // ---- radix select -------------------------------------------------------------------------------
@@ -466,8 +520,9 @@ void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float
                 void* stream) {
   if (x.rows == 0) return;
   DeviceGuard guard(device);
-  launch_rows(x, method, from_logits, out, nullptr, nullptr, device,
-              static_cast<cudaStream_t>(stream));
+  RowOutputs outputs;
+  outputs.scores = out;
+  launch_rows(x, method, from_logits, outputs, device, static_cast<cudaStream_t>(stream));
 }
 
 std::size_t most_uncertain_workspace_bytes(std::int64_t rows, std::int64_t k) {
@@ -491,15 +546,23 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
       cudaMemsetAsync(&w.state->first_bad, 0x7f, sizeof(unsigned long long), stream));
   select_init_kernel<<<1, 1, 0, stream>>>(w.state, k);
   PANNING_CUDA_CHECK_LAUNCH();
-  launch_rows(x, method, from_logits, nullptr, w.keys, &w.state->first_bad, device, stream);
+  RowOutputs outputs;
+  outputs.keys = w.keys;
+  outputs.first_bad = &w.state->first_bad;
+  outputs.top_byte_histogram = w.hist;
+  launch_rows(x, method, from_logits, outputs, device, stream);
 
   const unsigned blocks = static_cast<unsigned>(std::max<std::int64_t>(
       1, std::min<std::int64_t>(static_cast<std::int64_t>(multiprocessor_count(device)) * 4,
                                 (x.rows + kBlockThreads - 1) / kBlockThreads)));
-  for (int shift = 64 - kRadixBits; shift >= 0; shift -= kRadixBits) {
-    radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, x.rows, w.state, shift,
-                                                                 w.hist);
-    PANNING_CUDA_CHECK_LAUNCH();
+  // The scoring pass already counted the top byte; each later pass refines one byte, and stops
+  // early (on the device, without a host round trip) once the k-th key's bucket is exact.
+  for (int shift = kTopByteShift; shift >= 0; shift -= kRadixBits) {
+    if (shift != kTopByteShift) {
+      radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, x.rows, w.state, shift,
+                                                                   w.hist);
+      PANNING_CUDA_CHECK_LAUNCH();
+    }
     radix_choose_kernel<<<1, kRadixBins, 0, stream>>>(w.state, w.hist, shift);
     PANNING_CUDA_CHECK_LAUNCH();
   }
