@@ -224,10 +224,17 @@ __device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixVie
     row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
   const char* body = rowp + head * B;
   const std::int64_t nvec = (x.cols - head) / V;
-  for (std::int64_t j = lane; j < nvec; j += width) {
-    float v[V];
-    load_vector<D>(body + j * 16, v);
-    row_state_push_vector<kLogits, V>(s, v, method);
+  // Up to kLoadsInFlight vectors per thread are loaded before any is used, so each thread keeps
+  // several 16-byte requests in flight instead of one.
+  constexpr int kLoadsInFlight = 4;
+  for (std::int64_t j0 = lane; j0 < nvec; j0 += kLoadsInFlight * width) {
+    float v[kLoadsInFlight][V];
+#pragma unroll
+    for (int u = 0; u < kLoadsInFlight; ++u)
+      if (j0 + u * width < nvec) load_vector<D>(body + (j0 + u * width) * 16, v[u]);
+#pragma unroll
+    for (int u = 0; u < kLoadsInFlight; ++u)
+      if (j0 + u * width < nvec) row_state_push_vector<kLogits, V>(s, v[u], method);
   }
   for (std::int64_t j = head + nvec * V + lane; j < x.cols; j += width)
     row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
@@ -340,7 +347,8 @@ void launch_rows_typed(const MatrixView& x, ScoreMethod method, const RowOutputs
   const std::int64_t vectors = (x.cols + ElemTraits<D>::kVec - 1) / ElemTraits<D>::kVec;
   const std::int64_t want = (vectors + 3) / 4;
   if (x.cols >= kBlockPerRowMinCols) {
-    score_rows_block_kernel<D, kLogits><<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, out);
+    score_rows_block_kernel<D, kLogits>
+        <<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, out);
   } else if (want <= 4) {
     score_rows_group_kernel<D, kLogits, 4>
         <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, method, out);
