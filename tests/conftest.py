@@ -22,9 +22,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """GPU tests are collected everywhere and skipped, visibly, where no CUDA device is usable."""
     if cuda_device_count() > 0:
         return
-    reason = (
-        "no CUDA device" if panning.build_info()["cuda"] else "panning was built without CUDA"
-    )
+    reason = "no CUDA device" if panning.build_info()["cuda"] else "panning was built without CUDA"
     skip = pytest.mark.skip(reason=reason)
     for item in items:
         if "gpu" in item.keywords:

@@ -154,7 +154,9 @@ def _ranked_by_own_scores(x: np.ndarray, method: str, from_logits: bool, k: int)
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("from_logits", [False, True])
-@pytest.mark.parametrize("n,c,k", [(1, 1, 1), (7, 3, 0), (7, 3, 7), (5000, 10, 50), (3000, 100, 3000)])
+@pytest.mark.parametrize(
+    "n,c,k", [(1, 1, 1), (7, 3, 0), (7, 3, 7), (5000, 10, 50), (3000, 100, 3000)]
+)
 def test_most_uncertain_matches_full_sort(
     simd_level: str, method: str, from_logits: bool, n: int, c: int, k: int
 ) -> None:

@@ -70,7 +70,9 @@ def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
 
 def _check_2d(shape: tuple[int, ...], what: str) -> None:
     if len(shape) != 2:
-        raise ValueError(f"{what} must be 2-D [rows, classes]; got {len(shape)}-D shape {tuple(shape)}")
+        raise ValueError(
+            f"{what} must be 2-D [rows, classes]; got {len(shape)}-D shape {tuple(shape)}"
+        )
     if shape[1] == 0:
         raise ValueError(f"{what} has an empty class axis (shape {tuple(shape)})")
 
@@ -108,9 +110,16 @@ def as_matrix(x: Any, what: str = "x") -> Matrix:
 def _torch_matrix(t: Any, what: str) -> Matrix:
     import torch
 
-    codes = {torch.float32: DTYPE_FLOAT32, torch.float16: DTYPE_FLOAT16, torch.bfloat16: DTYPE_BFLOAT16}
+    codes = {
+        torch.float32: DTYPE_FLOAT32,
+        torch.float16: DTYPE_FLOAT16,
+        torch.bfloat16: DTYPE_BFLOAT16,
+    }
     if t.dtype not in codes:
-        raise TypeError(f"{what} has dtype {t.dtype}; expected {_SUPPORTED} (convert explicitly, e.g. x.float())")
+        raise TypeError(
+            f"{what} has dtype {t.dtype}; expected {_SUPPORTED} "
+            "(convert explicitly, e.g. x.float())"
+        )
     _check_2d(tuple(t.shape), what)
     t = t.detach()
     code = codes[t.dtype]
@@ -119,9 +128,13 @@ def _torch_matrix(t: Any, what: str) -> Matrix:
     if t.device.type == "cuda":
         device = t.device.index if t.device.index is not None else torch.cuda.current_device()
         stream = torch.cuda.current_stream(t.device).cuda_stream
-        return Matrix("torch", True, device, code, rows, cols, rs, cs, None, int(t.data_ptr()), int(stream), t)
+        return Matrix(
+            "torch", True, device, code, rows, cols, rs, cs, None, int(t.data_ptr()), int(stream), t
+        )
     if t.device.type != "cpu":
-        raise TypeError(f"{what} is a torch tensor on {t.device}; panning runs on CPU and CUDA devices")
+        raise TypeError(
+            f"{what} is a torch tensor on {t.device}; panning runs on CPU and CUDA devices"
+        )
     if t.is_conj() or t.is_neg():
         t = t.resolve_conj().resolve_neg()
     host = t.view(torch.int16).numpy().view(np.uint16) if code == DTYPE_BFLOAT16 else t.numpy()
@@ -152,7 +165,7 @@ def _cupy_matrix(a: Any, what: str) -> Matrix:
 
 
 def empty_like_framework(m: Matrix, n: int, dtype: str) -> Any:
-    """An uninitialised 1-D output of ``n`` ``dtype`` ("float32", "int64" or "uint8") beside ``m``."""
+    """An uninitialised 1-D ``dtype`` output of length ``n`` on the framework/device of ``m``."""
     if m.framework == "torch":
         import torch
 
@@ -170,7 +183,8 @@ def host_buffer(out: Any) -> np.ndarray:
     """The numpy view of a CPU output allocated by :func:`empty_like_framework`."""
     if isinstance(out, np.ndarray):
         return out
-    return out.numpy()
+    view: np.ndarray = out.numpy()
+    return view
 
 
 def device_ptr(out: Any) -> int:

@@ -34,7 +34,8 @@ def _as_float64(x: npt.ArrayLike) -> np.ndarray:
 
 
 def _invalid_probs(p: np.ndarray) -> np.ndarray:
-    return ~np.all(p >= 0, axis=1)  # NaN compares False
+    valid: np.ndarray = np.all(p >= 0, axis=1)  # NaN compares False
+    return ~valid
 
 
 def _softmax_parts(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -92,7 +93,11 @@ def least_confidence(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarr
     return np.where(invalid, np.nan, 1.0 - top)
 
 
-_FUNCS: dict[str, Any] = {"entropy": entropy, "margin": margin, "least_confidence": least_confidence}
+_FUNCS: dict[str, Any] = {
+    "entropy": entropy,
+    "margin": margin,
+    "least_confidence": least_confidence,
+}
 
 
 def uncertainty_key(scores: np.ndarray, method: str) -> np.ndarray:
@@ -131,10 +136,11 @@ def pairwise_distances(q: npt.ArrayLike, x: npt.ArrayLike, metric: str = "l2") -
     if metric == "cosine":
         a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-30)
         b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-30)
-    dot = a @ b.T
+    dot: np.ndarray = a @ b.T
     if metric == "l2":
-        d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * dot
-        return np.maximum(d, 0.0)
+        d: np.ndarray = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * dot
+        out: np.ndarray = np.maximum(d, 0.0)
+        return out
     return 1.0 - dot
 
 

@@ -47,10 +47,20 @@ def _score(x: Any, method: str, from_logits: bool) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.score_cuda(
-            m.data_ptr, m.rows, m.cols, m.row_stride, m.col_stride, m.dtype, code,
-            bool(from_logits), device_ptr(out), m.device, m.stream,
+            m.data_ptr,
+            m.rows,
+            m.cols,
+            m.row_stride,
+            m.col_stride,
+            m.dtype,
+            code,
+            bool(from_logits),
+            device_ptr(out),
+            m.device,
+            m.stream,
         )
     else:
+        assert m.host is not None
         _core.score(m.host, m.dtype, code, bool(from_logits), host_buffer(out))
     return out
 
@@ -110,9 +120,7 @@ def least_confidence(x: Any, *, from_logits: bool = False) -> Any:
     return _score(x, "least_confidence", from_logits)
 
 
-def most_uncertain(
-    x: Any, k: int, *, method: Method = "entropy", from_logits: bool = False
-) -> Any:
+def most_uncertain(x: Any, k: int, *, method: Method = "entropy", from_logits: bool = False) -> Any:
     """Indices of the ``k`` most uncertain rows, most uncertain first.
 
     The scores and the selection are fused: each thread (CPU) keeps a bounded heap of its best
@@ -165,11 +173,23 @@ def most_uncertain(
         nbytes = _core.most_uncertain_cuda_workspace_bytes(m.rows, k)
         workspace = empty_like_framework(m, nbytes, "uint8")
         bad = _core.most_uncertain_cuda(
-            m.data_ptr, m.rows, m.cols, m.row_stride, m.col_stride, m.dtype, code,
-            bool(from_logits), k, device_ptr(out), device_ptr(workspace), nbytes, m.device,
+            m.data_ptr,
+            m.rows,
+            m.cols,
+            m.row_stride,
+            m.col_stride,
+            m.dtype,
+            code,
+            bool(from_logits),
+            k,
+            device_ptr(out),
+            device_ptr(workspace),
+            nbytes,
+            m.device,
             m.stream,
         )
     else:
+        assert m.host is not None
         bad = _core.most_uncertain(m.host, m.dtype, code, bool(from_logits), k, host_buffer(out))
     if bad >= 0:
         why = "NaN, +inf or all -inf logits" if from_logits else "NaN or a negative probability"
