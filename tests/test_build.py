@@ -53,7 +53,7 @@ def test_import_needs_no_gpu_driver() -> None:
     )
 
 
-@pytest.mark.parametrize("module", ["panning", "panning.scoring"])
+@pytest.mark.parametrize("module", ["panning", "panning.scoring", "panning.frontier"])
 def test_docstring_examples_run(module: str) -> None:
     mod = sys.modules[module] if module in sys.modules else __import__(module, fromlist=["_"])
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)

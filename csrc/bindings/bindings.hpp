@@ -71,5 +71,6 @@ auto without_gil(Body&& body) -> decltype(body()) {
 
 void bind_build(py::module_& m);
 void bind_scoring(py::module_& m);
+void bind_frontier(py::module_& m);
 
 }  // namespace panning::bindings

@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core, reference
+from .frontier import Frontier
 from .scoring import entropy, least_confidence, margin, most_uncertain
 
 __version__: str = _core.build_info()["version"]
 
 __all__ = [
+    "Frontier",
     "__version__",
     "build_info",
     "entropy",

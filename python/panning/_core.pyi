@@ -38,3 +38,23 @@ def most_uncertain_cuda(
     device: int,
     stream: int,
 ) -> int: ...
+def expand_frontier(
+    graph: np.ndarray, new_ids: np.ndarray, labeled: np.ndarray, pool: np.ndarray
+) -> np.ndarray: ...
+def expand_frontier_cuda_workspace_bytes(count: int, k: int) -> int: ...
+def expand_frontier_cuda(
+    graph: int,
+    rows: int,
+    k: int,
+    row_stride: int,
+    col_stride: int,
+    new_ids: int,
+    count: int,
+    labeled: int,
+    pool: int,
+    out: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> int: ...

@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 __all__ = [
     "entropy",
+    "expand_frontier",
     "knn_graph",
     "knn_search",
     "least_confidence",
@@ -185,3 +186,31 @@ def knn_graph(
         ids[s : s + block, :kk] = order
         dist[s : s + block, :kk] = np.take_along_axis(d, order, axis=1)
     return ids, dist
+
+
+# ---- frontier expansion -------------------------------------------------------------------------
+
+
+def expand_frontier(
+    graph: npt.ArrayLike, new_ids: npt.ArrayLike, labeled: np.ndarray, pool: np.ndarray
+) -> np.ndarray:
+    """Reference SEALS pool update on boolean masks (modified in place).
+
+    new_ids become labeled and leave the pool; their graph neighbours (-1 = padding) that are
+    neither labeled nor in the pool enter it. Returns the entering ids, ascending.
+    """
+    g = np.asarray(graph)
+    ids = np.asarray(new_ids, dtype=np.int64)
+    n = g.shape[0]
+    if ids.size and (ids.min() < 0 or ids.max() >= n):
+        raise ValueError("new id out of range")
+    rows = g[ids].ravel() if ids.size else np.zeros(0, np.int64)
+    if rows.size and (rows.min() < -1 or rows.max() >= n):
+        raise ValueError("graph entry out of range")
+    labeled[ids] = True
+    pool[ids] = False
+    cand = np.unique(rows[rows >= 0])
+    entering = cand[~labeled[cand] & ~pool[cand]]
+    pool[entering] = True
+    out: np.ndarray = entering.astype(np.int64)
+    return out
