@@ -213,8 +213,9 @@ def _torch_k_centers(
             for s in range(0, n, tile):
                 d = x[s : s + tile] @ centers.T
                 d.mul_(-2.0).add_(sq_norms[s : s + tile, None]).add_(sq_norms[cidx][None, :])
-                torch.minimum(min_dist[s : s + tile], d.min(dim=1).values,
-                              out=min_dist[s : s + tile])
+                torch.minimum(
+                    min_dist[s : s + tile], d.min(dim=1).values, out=min_dist[s : s + tile]
+                )
         min_dist.clamp_(min=0.0)  # rounding in |x|^2 + |c|^2 - 2 x.c
         min_dist[torch.as_tensor(~allowed, device=dev)] = -1.0
         picks = torch.empty(budget, dtype=torch.int64, device=dev)

@@ -22,7 +22,7 @@ Observer = Callable[[np.ndarray, np.ndarray], None]
 
 
 def as_numpy(x: Any, dtype: Any = None) -> np.ndarray:
-    """A numpy view or copy of a numpy array, memory map, torch tensor (any device) or cupy array."""
+    """numpy view or copy of a numpy array, memory map, torch tensor (any device) or cupy array."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):
         x = x.detach().cpu().numpy()
     elif type(x).__module__.startswith("cupy"):

@@ -332,7 +332,9 @@ def uncertainty_scores(
     out = np.empty(n, dtype=np.float32)
     ids = np.arange(n)
     for s in range(0, n, chunk_rows):
-        part = x[s : s + chunk_rows] if not _is_torch_dataset(x) else _take(x, ids[s : s + chunk_rows])
+        part = (
+            x[s : s + chunk_rows] if not _is_torch_dataset(x) else _take(x, ids[s : s + chunk_rows])
+        )
         proba = _kernel_input(model.predict_proba(part))
         out[s : s + chunk_rows] = as_numpy(getattr(scoring, method)(proba))
     if np.isnan(out).any():
@@ -414,7 +416,9 @@ def _select(
     t0 = time.perf_counter()
     if np.isnan(keys).any():
         bad = int(candidates[np.flatnonzero(np.isnan(keys))[0]])
-        raise ValueError(f"row {bad} is invalid (NaN or a negative probability) and cannot be ranked")
+        raise ValueError(
+            f"row {bad} is invalid (NaN or a negative probability) and cannot be ranked"
+        )
     if strategy == "margin":
         keys = -keys
     chosen = candidates[_top_k(keys, k)]
@@ -496,11 +500,15 @@ def _evaluation_sizes(evaluate_at: EvaluateAt, sizes: list[int]) -> set[int]:
             return set(sizes)
         if evaluate_at == "none":
             return set()
-        raise ValueError(f"evaluate_at must be 'final', 'all', 'none' or sizes, got {evaluate_at!r}")
+        raise ValueError(
+            f"evaluate_at must be 'final', 'all', 'none' or sizes, got {evaluate_at!r}"
+        )
     wanted = {_as_count(s, "evaluate_at size") for s in evaluate_at}
     unknown = sorted(wanted - set(sizes))
     if unknown:
-        raise ValueError(f"evaluate_at sizes {unknown} are not labeled-set sizes of this run {sizes}")
+        raise ValueError(
+            f"evaluate_at sizes {unknown} are not labeled-set sizes of this run {sizes}"
+        )
     return wanted
 
 
