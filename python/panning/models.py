@@ -59,8 +59,8 @@ class MLPClassifier:
         hidden: Sequence[int] = (256,),
         *,
         epochs: int = 20,
-        batch_size: int = 128,
-        lr: float = 1e-3,
+        batch_size: int = 64,
+        lr: float = 2e-3,
         weight_decay: float = 1e-4,
         seed: int = 0,
     ) -> None:
@@ -218,7 +218,7 @@ class SoftmaxRegression(MLPClassifier):
         *,
         epochs: int = 20,
         batch_size: int = 128,
-        lr: float = 1e-2,
+        lr: float = 2e-2,
         weight_decay: float = 1e-4,
         seed: int = 0,
     ) -> None:
