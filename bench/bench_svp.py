@@ -11,7 +11,9 @@ Sub-commands (each writes one JSON object per line to --out, and a PNG beside it
 
 Every record carries the load average when it started: the CPU is shared, timings may be
 disturbed. Run from the repository root, e.g.
-  python bench/bench_svp.py text --dataset clinc150 --seeds 0 1 2 --out bench/results/svp_text_clinc150.jsonl --plot
+  python bench/bench_svp.py text --dataset clinc150 --seeds 0 1 2 \
+      --out bench/results/svp_text_clinc150.jsonl --plot
+(see bench/README.md, "Selection via Proxy (bench_svp.py)", for the exact runs behind the figures).
 """
 
 from __future__ import annotations
@@ -254,7 +256,10 @@ def fmnist_models(args, device, seed):
         ResNet, epochs=args.target_epochs, lr=0.1,
         factory_kwargs={"width": args.width, "blocks": args.blocks}, **common,
     )  # fmt: skip
-    proxy_small = TorchClassifier(small_cnn, epochs=args.proxy_epochs, lr=0.05, **common)
+    proxy_small = TorchClassifier(
+        small_cnn, epochs=args.proxy_epochs, lr=0.05,
+        factory_kwargs={"width": args.proxy_width}, **common,
+    )  # fmt: skip
     proxy_short = target.derive(epochs=args.short_epochs)
     return target, proxy_small, proxy_short
 
@@ -291,14 +296,12 @@ def cmd_fmnist(args):
                 selectors.append(("proxy_small", small, "kcenters"))
             run_active(args, "fmnist", dataset, x, y, xt, yt, selectors, target, seed)
         if "coreset" in args.experiments:
-            selectors = [("proxy_small", small, "forgetting"),
-                         ("proxy_small", small, "least_confidence"),
-                         ("proxy_short", short, "forgetting"),
-                         ("random", small, "random")]  # fmt: skip
+            selectors = [("proxy_small", small, s) for s in args.coreset_strategies]
+            selectors += [("random", small, "random")]
             run_coreset(args, "fmnist", dataset, x, y, xt, yt, selectors, target, seed)
         if "agreement" in args.experiments:
-            run_agreement(args, "fmnist", dataset, x, y,
-                          [("proxy_small", small), ("proxy_short", short)], target, seed)  # fmt: skip
+            proxies = [("proxy_small", small), ("proxy_short", short)]
+            run_agreement(args, "fmnist", dataset, x, y, proxies, target, seed)
 
 
 def repr_model(m: Any) -> str:
@@ -431,10 +434,12 @@ def main() -> None:
     p.add_argument("--test", type=int, default=10000)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--blocks", type=int, default=1)
+    p.add_argument("--proxy-width", type=int, default=8)
     p.add_argument("--target-epochs", type=int, default=10)
     p.add_argument("--proxy-epochs", type=int, default=10)
     p.add_argument("--short-epochs", type=int, default=2)
     p.add_argument("--kcenters", action="store_true")
+    p.add_argument("--coreset-strategies", nargs="+", default=["forgetting", "least_confidence"])
     p.set_defaults(func=cmd_fmnist)
 
     p = sub.add_parser("kcenter")

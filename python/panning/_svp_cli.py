@@ -57,7 +57,7 @@ def _cmd_svp(args: argparse.Namespace) -> int:
     n = x.shape[0]
     proxy = SoftmaxRegression(epochs=args.proxy_epochs, seed=args.seed)
     target = MLPClassifier((args.hidden,), epochs=args.target_epochs, seed=args.seed)
-    selectors: list[tuple[str, Any, str]] = [("proxy", proxy, args.strategy)]
+    selectors: list[tuple[str, Any, Any]] = [("proxy", proxy, args.strategy)]
     if args.compare:
         selectors += [("target", target, args.strategy), ("random", proxy, "random")]
     report: dict[str, Any] = {

@@ -45,7 +45,9 @@ def _rows(x: Any, ids: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def _length(x: Any) -> int:
-    return len(x) if isinstance(x, torch.utils.data.Dataset) else int(x.shape[0])
+    if isinstance(x, torch.utils.data.Dataset):
+        return len(x)  # type: ignore[arg-type]  # map-style datasets define __len__
+    return int(x.shape[0])
 
 
 class TorchClassifier:

@@ -400,7 +400,8 @@ def _select(
         t1 = time.perf_counter()
         # One fused native score + top-k; ties go to the lower row, i.e. the lower pool id since
         # candidates are ascending.
-        local = as_numpy(most_uncertain(proba, k, method=strategy)).astype(np.int64)
+        method: Any = strategy
+        local = as_numpy(most_uncertain(proba, k, method=method)).astype(np.int64)
         return candidates[local], t1 - t0, time.perf_counter() - t1
     from . import scoring
 
