@@ -401,6 +401,64 @@ def plot(path: str) -> None:
     fig.savefig(Path(path).with_suffix(".png"), dpi=110)
 
 
+def summarize(paths: list[str]) -> None:
+    """Markdown tables (mean ± sd over seeds) of the records in ``paths``."""
+
+    def ms(values: list[float], scale: float = 1.0, digits: int = 2) -> str:
+        v = np.asarray(values, dtype=float) * scale
+        sd = f" ± {v.std():.{digits}f}" if v.size > 1 else ""
+        return f"{v.mean():.{digits}f}{sd}"
+
+    for path in paths:
+        recs = [json.loads(line) for line in open(path)]
+        print(f"\n### {Path(path).name}\n")
+        al: dict[str, list[dict[str, Any]]] = {}
+        for r in recs:
+            if r["experiment"] == "active_learning":
+                al.setdefault(f"{r['selector']} / {r['strategy']}", []).append(r)
+        if al:
+            print(
+                "| selector / strategy | seeds | error @ final (%) | selection s | end-to-end s |"
+            )
+            print("|---|---|---|---|---|")
+            for key, rs in al.items():
+                err = [100 * (1 - r["final_accuracy"]) for r in rs]
+                sel = [r["selection_s"] for r in rs]
+                e2e = [r["end_to_end_s"] for r in rs]
+                print(
+                    f"| {key} | {len(rs)} | {ms(err)} | {ms(sel, digits=1)} | {ms(e2e, digits=1)} |"
+                )
+        cs: dict[str, list[dict[str, Any]]] = {}
+        for r in recs:
+            if r["experiment"] == "coreset":
+                cs.setdefault(
+                    f"{r['selector']} / {r['strategy']} / keep {r['kept_fraction']:.0%}", []
+                ).append(r)
+        if cs:
+            print("\n| core-set | seeds | error (%) | selection s |")
+            print("|---|---|---|---|")
+            for key, rs in cs.items():
+                err = [100 * (1 - r["target_accuracy"]) for r in rs]
+                sel = [r.get("selection_s", 0.0) for r in rs]
+                print(f"| {key} | {len(rs)} | {ms(err)} | {ms(sel, digits=1)} |")
+        ag: dict[str, list[dict[str, Any]]] = {}
+        for r in recs:
+            if r["experiment"] == "agreement":
+                ag.setdefault(f"{r['proxy']} vs target / {r['method']}", []).append(r)
+        if ag:
+            print("\n| agreement (pool after 10% labeled) | Spearman | Kendall | top-10% overlap |")
+            print("|---|---|---|---|")
+            for key, rs in ag.items():
+                print(
+                    f"| {key} | {ms([r['spearman'] for r in rs], digits=3)} | "
+                    f"{ms([r['kendall'] for r in rs], digits=3)} | "
+                    f"{ms([r['top_k_overlap'] for r in rs], digits=3)} |"
+                )
+        for r in recs:
+            if r["experiment"] == "kcenter":
+                print(json.dumps({k: r[k] for k in r if k not in ("experiment",)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -453,9 +511,13 @@ def main() -> None:
     p.add_argument("--plot", action="store_true")
     p.set_defaults(func=cmd_kcenter)
 
+    p = sub.add_parser("summary", help="markdown tables of result files")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=lambda a: summarize(a.files), plot=False)
+
     args = parser.parse_args()
     args.func(args)
-    if args.plot and args.cmd != "kcenter":
+    if args.plot and args.cmd not in ("kcenter", "summary"):
         plot(args.out)
 
 

@@ -152,8 +152,12 @@ def test_coreset_forgetting_keeps_the_most_forgotten():
     x, y = blobs(n=300)
     res = coreset(x, y, proxy=proxy(), keep=50, strategy="forgetting")
     assert res.scores is not None
-    order = np.lexsort((np.arange(300), -res.scores))
+    model = proxy().fit(x, y)
+    lc = uncertainty_scores(model, x, "least_confidence")
+    order = np.lexsort((np.arange(300), -lc, -res.scores))
     assert res.kept.tolist() == order[:50].tolist()
+    events = res.scores[res.kept]
+    assert np.all(events[:-1] >= events[1:])  # most forgotten first
 
 
 def test_coreset_uncertainty_ranking():

@@ -670,7 +670,8 @@ def coreset(
     proxy : untrained model. For ``forgetting`` its ``fit`` must accept ``observer=`` (panning's
         models do); the counts are recorded while it trains.
     keep : how many rows to keep (an int), or a fraction of the pool in (0, 1].
-    strategy : ``forgetting`` (most forgetting events first, never-learned rows first of all),
+    strategy : ``forgetting`` (never-learned rows first, then most forgetting events; equal
+        counts are ordered by the proxy's final least-confidence score, then by row id),
         ``least_confidence`` / ``entropy`` / ``margin`` (most uncertain first), ``kcenters``
         (farthest-first over ``proxy.embed`` features, random start inside the budget) or
         ``random``.
@@ -726,7 +727,17 @@ def coreset(
     t0 = time.perf_counter()
     if counter is not None:
         scores = counter.scores()
-        kept = _top_k(scores, n_keep)
+        if callable(getattr(model, "predict_proba", None)):
+            # Most examples are never forgotten (0 events); ranking those by row id would drop
+            # whole blocks of a sorted dataset, so they are ordered by the proxy's final
+            # least-confidence score first, then by id.
+            secondary = uncertainty_scores(model, x, "least_confidence", chunk_rows=chunk_rows)
+            inference_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            order = np.lexsort((np.arange(n), -secondary, -scores))
+        else:
+            order = np.lexsort((np.arange(n), -scores))
+        kept = order[:n_keep].astype(np.int64)
         ranking_s = time.perf_counter() - t0
     elif strategy in _UNCERTAINTY:
         scores = uncertainty_scores(model, x, strategy, chunk_rows=chunk_rows)  # type: ignore[arg-type]
