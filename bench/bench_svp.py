@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from panning.agreement import kendall_tau, selection_overlap, spearman
 from panning.kcenter import greedy_k_centers
 from panning.models import MLPClassifier, SoftmaxRegression
@@ -198,8 +199,9 @@ def read_idx(path: Path) -> np.ndarray:
 
 def fmnist_models(args, device, seed):
     import torch
-    from panning.models_torch import TorchClassifier
     from torch import nn
+
+    from panning.models_torch import TorchClassifier
 
     def small_cnn(width: int = 8) -> nn.Module:
         return nn.Sequential(

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from panning.agreement import kendall_tau, rankdata, selection_overlap, spearman
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from panning.forgetting import ForgettingCounter, forgetting_events
 
 

@@ -6,6 +6,7 @@ import copy
 
 import numpy as np
 import pytest
+
 from panning import reference
 from panning.kcenter import greedy_k_centers
 from panning.models import MLPClassifier, SoftmaxRegression
