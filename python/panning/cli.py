@@ -48,6 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("info", help="print panning.build_info() as JSON")
     p.set_defaults(func=_cmd_info)
 
+    from .seals_cli import register as register_seals
+
+    register_seals(sub)
+
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

@@ -37,8 +37,8 @@ class LogisticRegression:
     """Multinomial L2-regularised logistic regression, fitted with L-BFGS, in NumPy.
 
     Minimises ``C * sum_i -log p(y_i | x_i) + ||W||^2 / 2`` (the intercept is not penalised),
-    scikit-learn's objective for ``LogisticRegression(C=C)``. Two classes are fitted as a
-    softmax over two columns, which gives the same probabilities as the sigmoid form.
+    scikit-learn's objective for ``LogisticRegression(C=C)``. Two classes are fitted in the
+    sigmoid form (one weight vector), more classes as a softmax.
 
     Parameters
     ----------
@@ -85,6 +85,9 @@ class LogisticRegression:
         if kc < 2:  # nothing to separate: certainty for the one class seen
             self.coef_, self.intercept_ = np.zeros((kc, d)), np.zeros(kc)
             return self
+        if kc == 2:
+            self._fit_binary(x, yi.astype(np.float64))
+            return self
         onehot = np.zeros((n, kc))
         onehot[np.arange(n), yi] = 1.0
         c = self.C
@@ -105,6 +108,25 @@ class LogisticRegression:
         w = _lbfgs(objective, np.zeros(kc * d + kc), max_iter=self.max_iter, tol=self.tol)
         self.coef_, self.intercept_ = w[: kc * d].reshape(kc, d), w[kc * d :]
         return self
+
+    def _fit_binary(self, x: np.ndarray, t: np.ndarray) -> None:
+        # The sigmoid form with one weight vector: a softmax over two columns would halve the
+        # effective penalty, and scikit-learn penalises the single vector.
+        n, d = x.shape
+        sign = 2.0 * t - 1.0
+        c = self.C
+
+        def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+            coef, b = w[:d], w[d]
+            m = sign * (x @ coef + b)
+            loss = c * float(np.logaddexp(0.0, -m).sum()) + 0.5 * float(coef @ coef)
+            r = -c * sign * np.exp(-np.logaddexp(0.0, m))  # d loss / d z = -s * sigmoid(-m)
+            return loss, np.concatenate([x.T @ r + coef, [r.sum()]])
+
+        w = _lbfgs(objective, np.zeros(d + 1), max_iter=self.max_iter, tol=self.tol)
+        # Two logit columns [-z/2, z/2] give softmax probabilities [1 - sigmoid(z), sigmoid(z)].
+        self.coef_ = np.stack([-w[:d] / 2, w[:d] / 2])
+        self.intercept_ = np.array([-w[d] / 2, w[d] / 2])
 
     def decision_function(self, X: npt.ArrayLike) -> np.ndarray:  # noqa: N803
         """Logits ``[n, classes]``."""
