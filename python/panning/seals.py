@@ -212,6 +212,10 @@ class Seals:
         metric: str = "cosine",
         progress: bool = False,
     ) -> None:
+        if path is not None and os.path.exists(path):  # before any costly graph build
+            raise FileExistsError(
+                f"{os.fspath(path)} already exists; continue it with Seals.resume or pick another"
+            )
         self._setup(
             embeddings, neighbors=neighbors, k=k, expand=expand, strategy=strategy, model=model,
             candidates=candidates, positive_label=positive_label, classes=classes,
