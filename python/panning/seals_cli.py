@@ -137,6 +137,12 @@ def register(sub: Any) -> None:
     p.add_argument("--plot", default="panning_demo.png", help="learning-curve PNG path")
     p.add_argument("--json", default=None, help="also write the histories as JSON")
     p.add_argument("--progress", action="store_true")
+    p.add_argument(
+        "--dataset",
+        choices=["auto", "digits", "synthetic"],
+        default="auto",
+        help="auto: clinc150 from ../shared/data when present, else digits, else synthetic",
+    )
     p.set_defaults(func=_cmd_demo)
 
 
@@ -272,12 +278,14 @@ def _plot(results: dict[str, dict[str, Any]], path: str) -> bool:
 
 
 # ---- panning demo ------------------------------------------------------------------------------
-def _demo_data(data_dir: str | None) -> tuple[str, Any, np.ndarray]:
+def _demo_data(data_dir: str | None, dataset: str = "auto") -> tuple[str, Any, np.ndarray]:
+    if dataset == "synthetic":
+        return _synthetic()
     here = os.path.dirname(os.path.abspath(__file__))
     dirs = [data_dir] if data_dir else []
     dirs += [os.path.join(os.getcwd(), "..", "shared", "data"), "/work/shared/data"]
     dirs += [os.path.join(here, "..", "..", "..", "shared", "data")]
-    for d in dirs:
+    for d in dirs if dataset == "auto" else []:
         e, lab = os.path.join(d, "clinc150_emb.npy"), os.path.join(d, "clinc150_labels.npy")
         if os.path.exists(e) and os.path.exists(lab):
             return (
@@ -293,15 +301,19 @@ def _demo_data(data_dir: str | None) -> tuple[str, Any, np.ndarray]:
         return "scikit-learn digits (1,797 8x8 images, raw pixels)", x, d.target.astype(np.int64)
     except ImportError:
         pass
+    return _synthetic()
+
+
+def _synthetic() -> tuple[str, Any, np.ndarray]:
     rng = np.random.default_rng(0)
-    centers = rng.normal(size=(40, 32))
-    y = rng.integers(0, 40, size=20000)
-    x = (centers[y] + 0.6 * rng.normal(size=(20000, 32))).astype(np.float32)
-    return "SYNTHETIC: 40 Gaussian clusters, 20,000 x 32 (no real data found)", x, y
+    centers = rng.normal(size=(60, 32))
+    y = rng.integers(0, 60, size=8000)
+    x = (centers[y] + 0.6 * rng.normal(size=(8000, 32))).astype(np.float32)
+    return "SYNTHETIC: 60 Gaussian clusters, 8,000 x 32 (no real data used)", x, y
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    name, emb, labels = _demo_data(args.data)
+    name, emb, labels = _demo_data(args.data, args.dataset)
     concepts = rare_concepts(labels, 0.02)[:3] or [int(np.bincount(labels).argmin())]
     budget = 600 if emb.shape[0] > 5000 else 300
     batch = 50 if budget <= 300 else 100
