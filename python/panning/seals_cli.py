@@ -212,7 +212,8 @@ def _run_concepts(
     return {"config": config, "concepts": results}
 
 
-def _print_history(result: dict[str, Any], out: Any = sys.stdout) -> None:
+def _print_history(result: dict[str, Any], out: Any = None) -> None:
+    out = sys.stdout if out is None else out  # looked up per call (pytest swaps sys.stdout)
     for c in result["concepts"]:
         out.write(f"concept {c['concept']}\n")
         out.write("  labels positives  pool_size  scored%  recall      AP  select_ms\n")
