@@ -141,7 +141,7 @@ class LogisticRegression:
         z -= z.max(axis=1, keepdims=True)
         p = np.exp(z)
         p /= p.sum(axis=1, keepdims=True)
-        return p
+        return np.asarray(p)
 
 
 def _lbfgs(f: Any, w0: np.ndarray, *, max_iter: int, tol: float, memory: int = 10) -> np.ndarray:

@@ -157,9 +157,9 @@ def _resolve_concepts(spec: Sequence[str], labels: np.ndarray) -> list[int]:
             except ValueError:
                 raise ValueError(f"--concept must be a class id or 'rare', got {c!r}") from None
     known = set(np.unique(labels).tolist())
-    for c in out:
-        if c not in known:
-            raise ValueError(f"concept {c} does not occur in the labels")
+    for concept in out:
+        if concept not in known:
+            raise ValueError(f"concept {concept} does not occur in the labels")
     return list(dict.fromkeys(out))
 
 
@@ -366,4 +366,4 @@ def _nan(v: float | None) -> float:
 
 
 def _select_ms(r: dict[str, Any]) -> float:
-    return 1000.0 * (r["seconds"].get("scoring", 0.0) + r["seconds"].get("selection", 0.0))
+    return 1000.0 * float(r["seconds"].get("scoring", 0.0) + r["seconds"].get("selection", 0.0))
