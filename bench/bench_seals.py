@@ -293,7 +293,7 @@ def cmd_density(args: argparse.Namespace) -> None:
             proba=lambda i: np.full((len(i), 2), 0.5, np.float32),
             rows=s._rows,
             neighbors=s._source.neighbors,
-            unlabeled=lambda: ids,
+            unlabeled=lambda ids=ids: ids,
             rng=np.random.default_rng(0),
             positive_column=1,
             cache=ctx_cache,
