@@ -94,10 +94,11 @@ def at_labels(rounds: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
     return None
 
 
-def summarise(runs: list[dict[str, Any]], marks=(1000, 2000)) -> list[dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]], marks=(500, 1000, 2000)) -> list[dict[str, Any]]:
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in runs:
-        key = (r["strategy"], r["candidates"], r["k"], r["expand"])
+        knn = r["candidates"] == "knn"  # k and expand only matter to the kNN pool
+        key = (r["strategy"], r["candidates"], r["k"] if knn else "-", r["expand"] if knn else "-")
         groups.setdefault(key, []).append(r)
     rows = []
     for (strategy, cand, k, expand), rs in sorted(groups.items(), key=str):
@@ -157,7 +158,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
         configs.append(("random", "all", args.k[0], args.expand[0]))
     runs = []
     with open(args.out, "a") as f:
-        for seed in range(args.seeds):
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
             for concept in concepts:
                 for strategy, cand, k, expand in configs:
                     res = run_one(
@@ -320,6 +321,7 @@ def main() -> None:
     q.add_argument("--index", help="kNN graph cache (.npz) with >= max(--k) columns")
     q.add_argument("--concepts", type=int, nargs="*")
     q.add_argument("--seeds", type=int, default=2)
+    q.add_argument("--seed-start", type=int, default=0)
     q.add_argument("--budget", type=int, default=2000)
     q.add_argument(
         "--strategies",

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import _core, reference
 from .scoring import entropy, least_confidence, margin, most_uncertain
+from .seals import Seals
 
 __version__: str = _core.build_info()["version"]
 
@@ -21,6 +22,7 @@ __all__ = [
     "margin",
     "most_uncertain",
     "reference",
+    "Seals",
 ]
 
 
