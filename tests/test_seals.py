@@ -155,10 +155,10 @@ def test_pool_matches_recomputation_every_round(data, expand, strategy):
         s.teach(ids, y[ids])
         seen_queries.append(ids)
         lab_ids, lab_vals = s.labeled
-        want = expected_pool(graph, 8, lab_ids, lab_vals, exclude, expand)
+        want = expected_pool(graph, s.k_effective, lab_ids, lab_vals, exclude, expand)
         np.testing.assert_array_equal(s.pool, want)
         assert not np.any(np.isin(np.concatenate(seen_queries), s.pool))
-        assert s.pool.size <= 8 * s.n_labeled
+        assert s.pool.size <= s.k_effective * s.n_labeled
     rec = s.history[-1]
     assert rec.labels == 35 + 6 * 20 == s.n_labeled
     assert rec.positives == int(y[s.labeled[0]].sum())
@@ -500,4 +500,26 @@ def test_hnsw_guard_uses_exact_graph_without_it(monkeypatch):
         pytest.skip("this build has panning.HNSWIndex")
     x, _ = clustered(120, 5)
     s = Seals(x, k=6)
-    np.testing.assert_array_equal(s._source._graph, exact_knn_graph(x, 6))
+    np.testing.assert_array_equal(s._source._graph, exact_knn_graph(x, 100))
+
+
+def test_pool_widens_when_it_runs_dry(data):
+    x, labels, graph = data
+    y = (labels == 9).astype(int)
+    s = Seals(x, neighbors=graph, k=3, max_k=24, min_pool=40, expand="positives", seed=0)
+    assert s.max_k == 24
+    ids0 = seed_ids(y, pos=2, neg=5)
+    s.teach(ids0, y[ids0])
+    widths = [s.k_effective]
+    for _ in range(8):
+        ids = s.query(10)
+        s.teach(ids, y[ids])
+        widths.append(s.k_effective)
+        lab_ids, lab_vals = s.labeled
+        want = expected_pool(graph, s.k_effective, lab_ids, lab_vals, [], "positives")
+        np.testing.assert_array_equal(s.pool, want)
+    assert widths[0] >= 3 and widths[-1] > 3 and widths == sorted(widths)
+    assert widths[-1] <= 24
+    no_widen = Seals(x, neighbors=graph, k=3, max_k=3, expand="positives")
+    no_widen.teach(ids0, y[ids0])
+    assert no_widen.k_effective == 3

@@ -49,9 +49,17 @@ from .neighbors import (
 )
 from .strategies import SelectionContext, Strategy, get_strategy
 
-__all__ = ["DEFAULT_EXPAND", "DEFAULT_K", "RoundRecord", "Seals", "average_precision"]
+__all__ = [
+    "DEFAULT_EXPAND",
+    "DEFAULT_K",
+    "DEFAULT_MAX_K",
+    "RoundRecord",
+    "Seals",
+    "average_precision",
+]
 
 DEFAULT_K = 50
+DEFAULT_MAX_K = 100
 DEFAULT_EXPAND: Literal["positives", "all"] = "positives"
 
 Candidates = Literal["knn", "all"]
@@ -149,6 +157,13 @@ class Seals:
         ``candidates="all"`` (unless the strategy needs the graph).
     k : int
         Neighbours per expanding labeled item that enter the pool (default ``DEFAULT_K`` = 50).
+    max_k : int, optional
+        Widening limit (``<= k``: no widening). Default: ``DEFAULT_MAX_K`` = 100, or the
+        width of a given graph if narrower. When the pool holds fewer than ``min_pool``
+        ids after a ``teach``, every expanding item adds its next neighbours, doubling the
+        neighbours in use up to ``max_k``; the graph must have ``max_k`` columns.
+    min_pool : int
+        The pool size under which the pool widens (default 100, one round of the papers).
     expand : {"positives", "all"}
         Which newly labeled items add their neighbours to the pool (default ``"positives"``;
         multi-class sessions, ``positive_label=None``, need ``"all"``).
@@ -203,6 +218,8 @@ class Seals:
         *,
         neighbors: Any = None,
         k: int = DEFAULT_K,
+        max_k: int | None = None,
+        min_pool: int = 100,
         expand: Literal["positives", "all"] = DEFAULT_EXPAND,
         strategy: str | Strategy = "max_entropy",
         model: Any = None,
@@ -222,7 +239,8 @@ class Seals:
                 f"{os.fspath(path)} already exists; continue it with Seals.resume or pick another"
             )
         self._setup(
-            embeddings, neighbors=neighbors, k=k, expand=expand, strategy=strategy, model=model,
+            embeddings, neighbors=neighbors, k=k, max_k=max_k, min_pool=min_pool, expand=expand,
+            strategy=strategy, model=model,
             candidates=candidates, positive_label=positive_label, classes=classes,
             exclude=exclude, seed=seed, eval_set=eval_set, index_path=index_path, metric=metric,
             progress=progress,
@@ -238,6 +256,8 @@ class Seals:
         *,
         neighbors: Any,
         k: int,
+        max_k: int | None,
+        min_pool: int,
         expand: str,
         strategy: str | Strategy,
         model: Any,
@@ -267,6 +287,10 @@ class Seals:
         self.embeddings = embeddings
         self._n, self._dim = shape
         self.k = int(k)
+        # None: as wide as the given graph, or DEFAULT_MAX_K for a graph built here
+        self.max_k = max(self.k, DEFAULT_MAX_K if max_k is None else int(max_k))
+        self.min_pool = int(min_pool)
+        self._k_eff = self.k
         self.expand = expand
         self.candidates = candidates
         self.positive_label = None if positive_label is None else int(positive_label)
@@ -291,9 +315,11 @@ class Seals:
         needs_graph = candidates == "knn" or getattr(self.strategy, "scope", None) == "knn"
         if neighbors is None and needs_graph:
             neighbors = load_or_build_graph(
-                embeddings, self.k, index_path, metric=metric, progress=progress
+                embeddings, self.max_k, index_path, metric=metric, progress=progress
             )
         if neighbors is not None:
+            if max_k is None and hasattr(neighbors, "shape") and len(neighbors.shape) == 2:
+                self.max_k = max(self.k, min(self.max_k, int(neighbors.shape[1])))
             self._source = self._as_source(neighbors)
         self._index_seconds = time.perf_counter() - t
 
@@ -317,26 +343,27 @@ class Seals:
         if isinstance(neighbors, (KnnGraphSource, IndexSource)):
             src: NeighborSource = neighbors
         elif callable(getattr(neighbors, "search", None)):
-            src = IndexSource(neighbors, self.embeddings, k=self.k)
+            src = IndexSource(neighbors, self.embeddings, k=self.max_k)
         elif isinstance(neighbors, NeighborSource):
             src = neighbors
         else:
             graph = np.asarray(neighbors)
             if graph.ndim != 2 or graph.shape[0] != self._n:
                 raise ValueError(f"the kNN graph must be [N={self._n}, k]; got shape {graph.shape}")
-            if graph.shape[1] < self.k:
+            if graph.shape[1] < self.max_k:
                 raise ValueError(
-                    f"the kNN graph has {graph.shape[1]} columns, fewer than k={self.k}"
+                    f"the kNN graph has {graph.shape[1]} columns, fewer than k={self.max_k}"
                 )
-            src = KnnGraphSource(graph, k=self.k)
+            src = KnnGraphSource(graph, k=self.max_k)
             import hashlib
 
             self._graph_hash = hashlib.blake2b(
-                np.ascontiguousarray(graph[:, : self.k], dtype=np.int64).tobytes(), digest_size=16
+                np.ascontiguousarray(graph[:, : self.max_k], dtype=np.int64).tobytes(),
+                digest_size=16,
             ).hexdigest()
-        if src.k < self.k:
+        if src.k < self.max_k:
             raise ValueError(
-                f"the neighbour source gives {src.k} neighbours, fewer than k={self.k}"
+                f"the neighbour source gives {src.k} neighbours, fewer than k={self.max_k}"
             )
         return src
 
@@ -348,6 +375,8 @@ class Seals:
             "graph_hash": self._graph_hash,
             "config": {
                 "k": self.k,
+                "max_k": self.max_k,
+                "min_pool": self.min_pool,
                 "expand": self.expand,
                 "candidates": self.candidates,
                 "positive_label": self.positive_label,
@@ -405,7 +434,8 @@ class Seals:
                 raise ValueError(f"the session used a {cfg['model']} model; pass it as model=")
             self = cls.__new__(cls)
             self._setup(
-                embeddings, neighbors=neighbors, k=cfg["k"], expand=cfg["expand"],
+                embeddings, neighbors=neighbors, k=cfg["k"], max_k=cfg.get("max_k"),
+                min_pool=cfg.get("min_pool", 100), expand=cfg["expand"],
                 strategy=strategy, model=model, candidates=cfg["candidates"],
                 positive_label=cfg["positive_label"], classes=cfg["classes"],
                 exclude=store.excluded(), seed=cfg["seed"], eval_set=eval_set,
@@ -535,7 +565,7 @@ class Seals:
             ctx = SelectionContext(
                 proba=self._proba,
                 rows=self._rows,
-                neighbors=None if self._source is None else self._source.neighbors,
+                neighbors=None if self._source is None else self._first_k_neighbors,
                 unlabeled=lambda: np.flatnonzero(~(self._labeled | self._excluded)),
                 rng=rng,
                 positive_column=self._positive_column(),
@@ -628,14 +658,38 @@ class Seals:
             self._n_positive += int(np.sum(labels == self.positive_label))
         if self.candidates != "knn" or self._source is None:
             return
-        expanders = ids if self.expand == "all" else ids[labels == self.positive_label]
         pool = self._pool[~self._labeled[self._pool]]
-        if expanders.size:
-            nb = np.unique(self._source.neighbors(expanders))
-            nb = nb[nb >= 0]
-            nb = nb[~(self._labeled[nb] | self._excluded[nb])]
-            pool = np.union1d(pool, nb)
+        pool = self._expand(pool, self._expanders(ids, labels), 0, self._k_eff)
+        # Widening: when the pool runs dry (a rare concept whose neighbourhood is all labeled),
+        # every expanding item adds its next neighbours, doubling k up to max_k. It only depends
+        # on the labels taught so far, so replaying the label log reproduces it.
+        while pool.shape[0] < self.min_pool and self._k_eff < self.max_k:
+            wider = min(2 * self._k_eff, self.max_k)
+            ids_all, labels_all = self.labeled
+            pool = self._expand(pool, self._expanders(ids_all, labels_all), self._k_eff, wider)
+            self._k_eff = wider
         self._pool = pool.astype(np.int64)
+
+    def _expanders(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return ids if self.expand == "all" else ids[labels == self.positive_label]
+
+    def _expand(self, pool: np.ndarray, expanders: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """``pool`` plus columns ``start:stop`` of the expanders' neighbours, unlabeled only."""
+        if expanders.size == 0 or self._source is None:
+            return pool
+        nb = np.unique(self._source.neighbors(expanders)[:, start:stop])
+        nb = nb[nb >= 0]
+        nb = nb[~(self._labeled[nb] | self._excluded[nb])]
+        return np.union1d(pool, nb)
+
+    def _first_k_neighbors(self, ids: np.ndarray) -> np.ndarray:
+        assert self._source is not None
+        return self._source.neighbors(ids)[:, : self.k]
+
+    @property
+    def k_effective(self) -> int:
+        """Neighbours per expanding item now in use (``k``, widened up to ``max_k``)."""
+        return self._k_eff
 
     def _record(self, seconds: dict[str, float]) -> RoundRecord:
         return RoundRecord(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .neighbors import load_or_build_graph
-from .seals import DEFAULT_EXPAND, DEFAULT_K, Seals
+from .seals import DEFAULT_EXPAND, DEFAULT_K, DEFAULT_MAX_K, Seals
 
 __all__ = ["register", "simulate_concept", "split_test", "rare_concepts"]
 
@@ -47,6 +47,7 @@ def simulate_concept(
     test_ids: np.ndarray,
     neighbors: Any = None,
     k: int = DEFAULT_K,
+    max_k: int | None = DEFAULT_MAX_K,
     expand: str = DEFAULT_EXPAND,
     strategy: Any = "max_entropy",
     candidates: str = "knn",
@@ -88,6 +89,7 @@ def simulate_concept(
         embeddings,
         neighbors=neighbors,
         k=k,
+        max_k=None if max_k is None else max(k, max_k),
         expand=expand,  # type: ignore[arg-type]
         strategy=strategy,
         model=model,
@@ -124,6 +126,7 @@ def register(sub: Any) -> None:
     p.add_argument("--strategy", default="max_entropy")
     p.add_argument("--candidates", choices=["knn", "all"], default="knn")
     p.add_argument("--k", type=int, default=DEFAULT_K)
+    p.add_argument("--max-k", type=int, default=DEFAULT_MAX_K, help="widening limit (>= k)")
     p.add_argument("--expand", choices=["positives", "all"], default=DEFAULT_EXPAND)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--index", help="kNN graph cache (.npz): loaded when present, else built here")
@@ -174,6 +177,7 @@ def _run_concepts(
     strategy: str,
     candidates: str,
     k: int,
+    max_k: int | None,
     expand: str,
     seed: int,
     index: str | None,
@@ -183,7 +187,7 @@ def _run_concepts(
     t = time.perf_counter()
     graph = None
     if candidates == "knn" or strategy == "information_density":
-        graph = load_or_build_graph(emb, k, index, progress=progress)
+        graph = load_or_build_graph(emb, max(k, max_k or k), index, progress=progress)
     index_seconds = time.perf_counter() - t
     results = []
     for c in concepts:
@@ -195,6 +199,7 @@ def _run_concepts(
                 test_ids=test_ids,
                 neighbors=graph,
                 k=k,
+                max_k=max_k,
                 expand=expand,
                 strategy=strategy,
                 candidates=candidates,
@@ -205,7 +210,7 @@ def _run_concepts(
             )  # fmt: skip
         )
     config = {
-        "strategy": strategy, "candidates": candidates, "k": k, "expand": expand,
+        "strategy": strategy, "candidates": candidates, "k": k, "max_k": max_k, "expand": expand,
         "budget": budget, "batch_size": batch_size, "test_split": test_split, "seed": seed,
         "rows": int(labels.shape[0]), "index_seconds": index_seconds,
     }  # fmt: skip
@@ -236,7 +241,8 @@ def _cmd_seals(args: argparse.Namespace) -> int:
     result = _run_concepts(
         emb, labels, concepts, test_split=args.test_split, budget=args.budget,
         batch_size=args.batch_size, strategy=args.strategy, candidates=args.candidates, k=args.k,
-        expand=args.expand, seed=args.seed, index=args.index, progress=args.progress,
+        max_k=args.max_k, expand=args.expand, seed=args.seed, index=args.index,
+        progress=args.progress,
     )  # fmt: skip
     _print_history(result)
     if args.json:
@@ -321,7 +327,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"panning demo: {name}; {emb.shape[0]} rows x {emb.shape[1]} dims")
     print(f"concepts {concepts}; seed 5 positives + 95 negatives; {batch} per round to {budget}")
     t = time.perf_counter()
-    graph = load_or_build_graph(emb, DEFAULT_K, None, progress=args.progress)
+    graph = load_or_build_graph(emb, max(DEFAULT_K, DEFAULT_MAX_K), None, progress=args.progress)
     print(f"exact kNN graph (k={DEFAULT_K}) built in {time.perf_counter() - t:.1f} s")
     test_ids = split_test(labels.shape[0], 0.2, 0)
     results: dict[str, dict[str, Any]] = {}
