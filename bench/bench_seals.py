@@ -61,7 +61,9 @@ def make_strategy(name: str, candidates: str) -> Any:
     return name
 
 
-def run_one(emb, labels, test, graph, concept, seed, strategy, candidates, k, expand, budget):
+def run_one(
+    emb, labels, test, graph, concept, seed, strategy, candidates, k, expand, budget, max_k=None
+):
     t = time.perf_counter()
     res = simulate_concept(
         emb,
@@ -70,6 +72,7 @@ def run_one(emb, labels, test, graph, concept, seed, strategy, candidates, k, ex
         test_ids=test,
         neighbors=graph,
         k=k,
+        max_k=max_k,
         expand=expand,
         strategy=make_strategy(strategy, candidates),
         candidates=candidates,
@@ -80,6 +83,7 @@ def run_one(emb, labels, test, graph, concept, seed, strategy, candidates, k, ex
         strategy=strategy,
         candidates=candidates,
         k=k,
+        max_k=max_k,
         expand=expand,
         seed=seed,
         wall_seconds=time.perf_counter() - t,
@@ -98,7 +102,8 @@ def summarise(runs: list[dict[str, Any]], marks=(500, 1000, 2000)) -> list[dict[
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in runs:
         knn = r["candidates"] == "knn"  # k and expand only matter to the kNN pool
-        key = (r["strategy"], r["candidates"], r["k"] if knn else "-", r["expand"] if knn else "-")
+        kk = f"{r['k']}-{r.get('max_k') or r['k']}" if knn else "-"
+        key = (r["strategy"], r["candidates"], kk, r["expand"] if knn else "-")
         groups.setdefault(key, []).append(r)
     rows = []
     for (strategy, cand, k, expand), rs in sorted(groups.items(), key=str):
@@ -144,7 +149,7 @@ def print_table(rows: list[dict[str, Any]], out=sys.stdout) -> None:
 def cmd_quality(args: argparse.Namespace) -> None:
     emb, labels, test = load(args.dataset, args.data_dir)
     t = time.perf_counter()
-    graph = load_or_build_graph(emb, max(args.k), args.index, progress=True)
+    graph = load_or_build_graph(emb, max(args.k + [args.max_k]), args.index, progress=True)
     print(f"graph ready in {time.perf_counter() - t:.1f} s", flush=True)
     concepts = args.concepts or CONCEPTS[args.dataset]
     configs = []
@@ -165,7 +170,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         emb,
                         labels,
                         test,
-                        graph[:, :k],
+                        graph[:, : max(k, args.max_k)],
                         concept,
                         seed,
                         strategy,
@@ -173,13 +178,15 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         k,
                         expand,
                         args.budget,
+                        args.max_k,
                     )
                     res["dataset"] = args.dataset
                     f.write(json.dumps(res) + "\n")
                     f.flush()
                     last = res["rounds"][-1]
                     print(
-                        f"{args.dataset} c={concept} s={seed} {strategy:22s} {cand:3s} k={k:3d} "
+                        f"{args.dataset} c={concept} s={seed} {strategy:22s} {cand:3s} k={k:3d}/"
+                        f"{max(k, args.max_k)} "
                         f"{expand:9s} AP={last['average_precision'] or 0:.3f} "
                         f"recall={last['recall']:.3f} scored={last['fraction_scored']:.4f} "
                         f"({res['wall_seconds']:.1f}s)",
@@ -328,7 +335,8 @@ def main() -> None:
         nargs="+",
         default=["max_entropy", "most_likely_positive", "information_density"],
     )
-    q.add_argument("--k", type=int, nargs="+", default=[20])
+    q.add_argument("--k", type=int, nargs="+", default=[50])
+    q.add_argument("--max-k", type=int, default=100, help="widening limit (<= k: none)")
     q.add_argument("--expand", nargs="+", default=["positives"])
     q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
     q.add_argument("--out", required=True, help="JSON lines, appended")
