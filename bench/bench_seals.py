@@ -218,7 +218,8 @@ def cmd_scaling(args: argparse.Namespace) -> None:
     stand-in for an index over the replicated data, enough to time SEALS' selection.
     """
     emb, labels, test = load("wordnet", args.data_dir)
-    graph = load_or_build_graph(emb, args.k, args.index)[:, : args.k]
+    width = max(args.k, 100)  # the default widening limit
+    graph = load_or_build_graph(emb, width, args.index)[:, :width]
     n0 = emb.shape[0]
     rng = np.random.default_rng(0)
     out = []
@@ -335,7 +336,7 @@ def main() -> None:
         nargs="+",
         default=["max_entropy", "most_likely_positive", "information_density"],
     )
-    q.add_argument("--k", type=int, nargs="+", default=[50])
+    q.add_argument("--k", type=int, nargs="+", default=[30])
     q.add_argument("--max-k", type=int, default=100, help="widening limit (<= k: none)")
     q.add_argument("--expand", nargs="+", default=["positives"])
     q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
@@ -350,7 +351,7 @@ def main() -> None:
     c = sub.add_parser("scaling")
     c.add_argument("--data-dir", default=default_data)
     c.add_argument("--index", required=True)
-    c.add_argument("--k", type=int, default=20)
+    c.add_argument("--k", type=int, default=30)
     c.add_argument("--concept", type=int, default=30)
     c.add_argument("--budget", type=int, default=1000)
     c.add_argument("--sizes", type=int, nargs="+", default=[117659, 300000, 1000000])
