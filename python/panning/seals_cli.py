@@ -328,7 +328,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     print(f"concepts {concepts}; seed 5 positives + 95 negatives; {batch} per round to {budget}")
     t = time.perf_counter()
     graph = load_or_build_graph(emb, max(DEFAULT_K, DEFAULT_MAX_K), None, progress=args.progress)
-    print(f"exact kNN graph (k={DEFAULT_K}) built in {time.perf_counter() - t:.1f} s")
+    width = max(DEFAULT_K, DEFAULT_MAX_K)
+    print(f"kNN graph ({width} neighbours, k={DEFAULT_K}) built in {time.perf_counter() - t:.1f} s")
     test_ids = split_test(labels.shape[0], 0.2, 0)
     results: dict[str, dict[str, Any]] = {}
     for name_, cand in (("SEALS (knn)", "knn"), ("full scan (all)", "all")):
