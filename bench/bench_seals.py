@@ -135,8 +135,8 @@ def summarise(runs: list[dict[str, Any]], marks=(500, 1000, 2000)) -> list[dict[
 
 
 def print_table(rows: list[dict[str, Any]], out=sys.stdout) -> None:
-    cols = ["strategy", "candidates", "k", "expand", "runs"]
-    metrics = [c for c in rows[0] if "@" in c] + ["select_ms_per_round"]
+    cols = [c for c in ("strategy", "candidates", "k", "expand", "runs", "pairs") if c in rows[0]]
+    metrics = [c for c in rows[0] if c not in cols]
     out.write(" | ".join(cols + metrics) + "\n")
     for r in rows:
         vals = [str(r[c]) for c in cols]
@@ -200,14 +200,63 @@ def cmd_quality(args: argparse.Namespace) -> None:
             json.dump({"dataset": args.dataset, "rows": rows}, f, indent=1)
 
 
+def paired_ratios(runs: list[dict[str, Any]], marks=(1000, 2000)) -> list[dict[str, Any]]:
+    """SEALS / full scan of mean AP and recall over the (concept, seed) pairs both ran."""
+    full = {(r["strategy"], r["concept"], r["seed"]): r for r in runs if r["candidates"] == "all"}
+    groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for r in runs:
+        other = full.get((r["strategy"], r["concept"], r["seed"]))
+        if r["candidates"] != "knn" or other is None:
+            continue
+        key = (r["strategy"], f"{r['k']}-{r.get('max_k') or r['k']}", r["expand"])
+        groups.setdefault(key, []).append((r, other))
+    rows = []
+    for (strategy, kk, expand), pairs in sorted(groups.items(), key=str):
+        row: dict[str, Any] = {"strategy": strategy, "k": kk, "expand": expand, "pairs": len(pairs)}
+        for m in marks:
+            a = [(at_labels(s["rounds"], m), at_labels(f["rounds"], m)) for s, f in pairs]
+            a = [(s, f) for s, f in a if s is not None and f is not None]
+            for metric in ("average_precision", "recall"):
+                num = np.mean([s[metric] or 0.0 for s, _ in a])
+                den = np.mean([f[metric] or 0.0 for _, f in a])
+                row[f"{metric}_ratio@{m}"] = float(num / den) if den else None
+            row[f"scored@{m}"] = float(np.mean([s["fraction_scored"] for s, _ in a]))
+            sel = [
+                (
+                    np.mean([_sel_ms(x) for x in s["rounds"][1:]]),
+                    np.mean([_sel_ms(x) for x in f["rounds"][1:]]),
+                )
+                for s, f in pairs
+            ]
+            row["select_ms_seals"] = float(np.mean([x[0] for x in sel]))
+            row["select_ms_full"] = float(np.mean([x[1] for x in sel]))
+        rows.append(row)
+    return rows
+
+
+def _sel_ms(r: dict[str, Any]) -> float:
+    return 1000.0 * (r["seconds"].get("scoring", 0.0) + r["seconds"].get("selection", 0.0))
+
+
 def cmd_summary(args: argparse.Namespace) -> None:
     runs = []
     for path in args.files:
         with open(path) as f:
             runs += [json.loads(line) for line in f if line.strip()]
+    out = {}
     for ds in sorted({r["dataset"] for r in runs}):
-        print(f"## {ds}")
-        print_table(summarise([r for r in runs if r["dataset"] == ds]))
+        sub = [r for r in runs if r["dataset"] == ds]
+        print(f"## {ds}: means")
+        rows = summarise(sub)
+        print_table(rows)
+        print(f"## {ds}: SEALS / full scan, paired by (concept, seed)")
+        ratios = paired_ratios(sub)
+        if ratios:
+            print_table(ratios)
+        out[ds] = {"means": rows, "ratios": ratios}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
 
 
 def cmd_scaling(args: argparse.Namespace) -> None:
@@ -346,6 +395,7 @@ def main() -> None:
 
     s = sub.add_parser("summary")
     s.add_argument("files", nargs="+")
+    s.add_argument("--json", help="write the tables here")
     s.set_defaults(func=cmd_summary)
 
     c = sub.add_parser("scaling")
