@@ -14,10 +14,10 @@ k = 100 and expanded every labeled item, sized for pools of millions: on the 94k
 pool the neighbours of the 95 random seed negatives alone are ~8% of the data, and the pool
 passes 20% of it by 1,000 labels. Negatives far from the concept bring candidates the model is
 already sure about; positives are where a rare concept's region of the kNN graph continues.
-Over five wordnet concepts (0.07% to 1.7% prevalence, max entropy, one seed): a fixed k = 20
-lost 30% of full-scan recall; k = 100 matched full scan but scored 9% of the pool by 2,000
-labels; k = 30 widening to 100 kept 0.97-1.00x the full-scan average precision and 0.95-0.97x
-its recall while scoring 2.9% (1,000 labels) and 4.7% (2,000 labels) of the pool. Widening is
+Over five wordnet concepts (0.07% to 1.7% prevalence, max entropy): a fixed k = 20 lost 30% of
+full-scan recall; a fixed k = 100 matched full scan but scored 9% of the pool by 2,000 labels;
+k = 30 widening to 100 kept 0.98x / 1.00x the full-scan average precision and 0.93x / 0.96x its
+recall at 1,000 / 2,000 labels while scoring 2.7% / 4.3% of the pool (two seeds). Widening is
 what rescues the rarest concepts, whose neighbourhoods are exhausted within a few rounds.
 
 Dataset ids are the row numbers of ``embeddings`` for the life of a session. Labeled items and
