@@ -523,3 +523,10 @@ def test_pool_widens_when_it_runs_dry(data):
     no_widen = Seals(x, neighbors=graph, k=3, max_k=3, expand="positives")
     no_widen.teach(ids0, y[ids0])
     assert no_widen.k_effective == 3
+
+
+def test_named_information_density_is_global_on_full_scans(data):
+    x, _, _ = data
+    s = Seals(x, candidates="all", strategy="information_density")
+    assert isinstance(s.strategy, InformationDensity) and s.strategy.scope == "global"
+    assert s._source is None  # no graph needed

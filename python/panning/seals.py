@@ -48,7 +48,7 @@ from .neighbors import (
     load_or_build_graph,
     rows_as_float32,
 )
-from .strategies import SelectionContext, Strategy, get_strategy
+from .strategies import InformationDensity, SelectionContext, Strategy, get_strategy
 
 __all__ = [
     "DEFAULT_EXPAND",
@@ -171,6 +171,8 @@ class Seals:
     strategy : str or Strategy
         ``"max_entropy"`` (default), ``"margin"``, ``"least_confidence"``,
         ``"most_likely_positive"``, ``"information_density"``, ``"random"``, or your own object.
+        By name, information density uses kNN-graph density with ``candidates="knn"`` and the
+        global density over all unlabeled items (exact, linear form) with ``candidates="all"``.
     model : object with fit / predict_proba, optional
         Refitted from scratch on all labels before each query; default
         :class:`panning.models.LogisticRegression`.
@@ -299,6 +301,9 @@ class Seals:
         self.seed = int(seed)
         self.metric = metric
         self.progress = progress
+        if strategy == "information_density" and candidates == "all":
+            # the full-scan baseline's density is the paper's global one (exact linear form)
+            strategy = InformationDensity(scope="global", quadratic=False)
         self.strategy = get_strategy(strategy)
         self._default_model = model is None
         self.model = LogisticRegression() if model is None else model
