@@ -62,7 +62,19 @@ def make_strategy(name: str, candidates: str) -> Any:
 
 
 def run_one(
-    emb, labels, test, graph, concept, seed, strategy, candidates, k, expand, budget, max_k=None
+    emb,
+    labels,
+    test,
+    graph,
+    concept,
+    seed,
+    strategy,
+    candidates,
+    k,
+    expand,
+    budget,
+    max_k=None,
+    min_pool=100,
 ):
     t = time.perf_counter()
     res = simulate_concept(
@@ -73,6 +85,7 @@ def run_one(
         neighbors=graph,
         k=k,
         max_k=max_k,
+        min_pool=min_pool,
         expand=expand,
         strategy=make_strategy(strategy, candidates),
         candidates=candidates,
@@ -84,6 +97,7 @@ def run_one(
         candidates=candidates,
         k=k,
         max_k=max_k,
+        min_pool=min_pool,
         expand=expand,
         seed=seed,
         wall_seconds=time.perf_counter() - t,
@@ -102,7 +116,7 @@ def summarise(runs: list[dict[str, Any]], marks=(500, 1000, 2000)) -> list[dict[
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in runs:
         knn = r["candidates"] == "knn"  # k and expand only matter to the kNN pool
-        kk = f"{r['k']}-{r.get('max_k') or r['k']}" if knn else "-"
+        kk = _k_label(r) if knn else "-"
         key = (r["strategy"], r["candidates"], kk, r["expand"] if knn else "-")
         groups.setdefault(key, []).append(r)
     rows = []
@@ -179,6 +193,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         expand,
                         args.budget,
                         args.max_k,
+                        args.min_pool,
                     )
                     res["dataset"] = args.dataset
                     f.write(json.dumps(res) + "\n")
@@ -208,7 +223,7 @@ def paired_ratios(runs: list[dict[str, Any]], marks=(1000, 2000)) -> list[dict[s
         other = full.get((r["strategy"], r["concept"], r["seed"]))
         if r["candidates"] != "knn" or other is None:
             continue
-        key = (r["strategy"], f"{r['k']}-{r.get('max_k') or r['k']}", r["expand"])
+        key = (r["strategy"], _k_label(r), r["expand"])
         groups.setdefault(key, []).append((r, other))
     rows = []
     for (strategy, kk, expand), pairs in sorted(groups.items(), key=str):
@@ -232,6 +247,12 @@ def paired_ratios(runs: list[dict[str, Any]], marks=(1000, 2000)) -> list[dict[s
             row["select_ms_full"] = float(np.mean([x[1] for x in sel]))
         rows.append(row)
     return rows
+
+
+def _k_label(r: dict[str, Any]) -> str:
+    """``k-max_k`` (plus ``/min_pool`` when not the default 100)."""
+    label = f"{r['k']}-{r.get('max_k') or r['k']}"
+    return label if r.get("min_pool", 100) == 100 else f"{label}/{r['min_pool']}"
 
 
 def _sel_ms(r: dict[str, Any]) -> float:
@@ -387,6 +408,7 @@ def main() -> None:
     )
     q.add_argument("--k", type=int, nargs="+", default=[30])
     q.add_argument("--max-k", type=int, default=100, help="widening limit (<= k: none)")
+    q.add_argument("--min-pool", type=int, default=100, help="widen below this pool size")
     q.add_argument("--expand", nargs="+", default=["positives"])
     q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
     q.add_argument("--out", required=True, help="JSON lines, appended")

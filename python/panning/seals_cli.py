@@ -48,6 +48,7 @@ def simulate_concept(
     neighbors: Any = None,
     k: int = DEFAULT_K,
     max_k: int | None = DEFAULT_MAX_K,
+    min_pool: int = 100,
     expand: str = DEFAULT_EXPAND,
     strategy: Any = "max_entropy",
     candidates: str = "knn",
@@ -90,6 +91,7 @@ def simulate_concept(
         neighbors=neighbors,
         k=k,
         max_k=None if max_k is None else max(k, max_k),
+        min_pool=min_pool,
         expand=expand,  # type: ignore[arg-type]
         strategy=strategy,
         model=model,
