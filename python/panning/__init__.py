@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import _core, reference
+from . import _core, reference, svp
 from .frontier import Frontier
 from .scoring import entropy, least_confidence, margin, most_uncertain
+from .seals import Seals
 
 __version__: str = _core.build_info()["version"]
 
@@ -23,6 +24,8 @@ __all__ = [
     "margin",
     "most_uncertain",
     "reference",
+    "Seals",
+    "svp",
 ]
 
 

@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=_cmd_info)
 
     from ._svp_cli import register as register_svp
+    from .seals_cli import register as register_seals
 
+    register_seals(sub)
     register_svp(sub)
 
     args = parser.parse_args(argv)

@@ -1,0 +1,447 @@
+"""SEALS vs full scan vs random on ../shared/data (wordnet, clinc150): the papers' protocol.
+
+One-vs-rest concepts, a seeded 20% held-out test split (clinc150: its own test split), a seed of
+5 random positives + 95 random negatives, logistic regression (panning's NumPy default), 100
+labels per round up to the budget. For each strategy: SEALS (``candidates="knn"``), the same
+strategy over all unlabeled data (``"all"``) and random over all data. Writes one JSON line per
+(concept, seed, configuration) with the per-round history, then a summary table (JSON + text):
+mean average precision, recall, fraction of the pool scored and selection time per round, at
+1,000 and 2,000 labels.
+
+    python bench/bench_seals.py quality --dataset wordnet --index /tmp/wordnet_knn100.npz \
+        --out bench/results/seals_wordnet.jsonl
+    python bench/bench_seals.py sweep --dataset wordnet --index /tmp/wordnet_knn100.npz ...
+    python bench/bench_seals.py scaling --index /tmp/wordnet_knn100.npz ...
+    python bench/bench_seals.py density ...
+
+The machine has 2 cores shared with other work; timings are wall-clock and may be disturbed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+from panning.neighbors import load_or_build_graph
+from panning.seals import Seals
+from panning.seals_cli import simulate_concept, split_test
+from panning.strategies import InformationDensity, global_density
+
+CONCEPTS = {
+    # rarest first: verb.weather 0.07%, verb.consumption 0.21%, verb.body 0.46%, noun.time
+    # 0.87%, noun.body 1.7%
+    "wordnet": [44, 35, 30, 29, 9],
+    "clinc150": [0, 37, 74, 111, 148],
+}
+
+
+def load(dataset: str, data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    emb = np.load(os.path.join(data_dir, f"{dataset}_emb.npy"))
+    labels = np.load(os.path.join(data_dir, f"{dataset}_labels.npy")).astype(np.int64)
+    if dataset == "clinc150":
+        with open(os.path.join(data_dir, "clinc150_text.jsonl")) as f:
+            split = [json.loads(line)["split"] for line in f]
+        test = np.flatnonzero(np.asarray(split) == "test").astype(np.int64)
+    else:
+        test = split_test(labels.shape[0], 0.2, 0)
+    return emb, labels, test
+
+
+def make_strategy(name: str, candidates: str) -> Any:
+    if name == "information_density":
+        # full scan: the paper's global density (exact, via the linear identity for cosine; its
+        # quadratic cost is measured by the `density` command)
+        scope = "knn" if candidates == "knn" else "global"
+        return InformationDensity(scope=scope, quadratic=False)
+    return name
+
+
+def run_one(
+    emb,
+    labels,
+    test,
+    graph,
+    concept,
+    seed,
+    strategy,
+    candidates,
+    k,
+    expand,
+    budget,
+    max_k=None,
+    min_pool=100,
+):
+    t = time.perf_counter()
+    res = simulate_concept(
+        emb,
+        labels,
+        concept,
+        test_ids=test,
+        neighbors=graph,
+        k=k,
+        max_k=max_k,
+        min_pool=min_pool,
+        expand=expand,
+        strategy=make_strategy(strategy, candidates),
+        candidates=candidates,
+        budget=budget,
+        seed=seed,
+    )
+    res.update(
+        strategy=strategy,
+        candidates=candidates,
+        k=k,
+        max_k=max_k,
+        min_pool=min_pool,
+        expand=expand,
+        seed=seed,
+        wall_seconds=time.perf_counter() - t,
+    )
+    return res
+
+
+def at_labels(rounds: list[dict[str, Any]], n: int) -> dict[str, Any] | None:
+    for r in rounds:
+        if r["labels"] == n:
+            return r
+    return None
+
+
+def summarise(runs: list[dict[str, Any]], marks=(500, 1000, 2000)) -> list[dict[str, Any]]:
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        knn = r["candidates"] == "knn"  # k and expand only matter to the kNN pool
+        kk = _k_label(r) if knn else "-"
+        key = (r["strategy"], r["candidates"], kk, r["expand"] if knn else "-")
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for (strategy, cand, k, expand), rs in sorted(groups.items(), key=str):
+        row: dict[str, Any] = {
+            "strategy": strategy,
+            "candidates": cand,
+            "k": k,
+            "expand": expand,
+            "runs": len(rs),
+        }
+        sel = [
+            1000 * (x["seconds"].get("scoring", 0) + x["seconds"].get("selection", 0))
+            for r in rs
+            for x in r["rounds"][1:]
+        ]
+        row["select_ms_per_round"] = float(np.mean(sel)) if sel else None
+        for m in marks:
+            pts = [at_labels(r["rounds"], m) for r in rs]
+            pts = [p for p in pts if p is not None]
+            if not pts:
+                continue
+            ap = [p["average_precision"] for p in pts if p["average_precision"] is not None]
+            row[f"ap@{m}"] = float(np.mean(ap)) if ap else None
+            row[f"recall@{m}"] = float(np.mean([p["recall"] for p in pts]))
+            row[f"scored@{m}"] = float(np.mean([p["fraction_scored"] for p in pts]))
+            row[f"scored_max@{m}"] = float(np.max([p["fraction_scored"] for p in pts]))
+        rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]], out=sys.stdout) -> None:
+    cols = [c for c in ("strategy", "candidates", "k", "expand", "runs", "pairs") if c in rows[0]]
+    metrics = [c for c in rows[0] if c not in cols]
+    out.write(" | ".join(cols + metrics) + "\n")
+    for r in rows:
+        vals = [str(r[c]) for c in cols]
+        for m in metrics:
+            v = r.get(m)
+            vals.append("-" if v is None else f"{v:.3f}")
+        out.write(" | ".join(vals) + "\n")
+
+
+def cmd_quality(args: argparse.Namespace) -> None:
+    emb, labels, test = load(args.dataset, args.data_dir)
+    t = time.perf_counter()
+    graph = load_or_build_graph(emb, max(args.k + [args.max_k]), args.index, progress=True)
+    print(f"graph ready in {time.perf_counter() - t:.1f} s", flush=True)
+    concepts = args.concepts or CONCEPTS[args.dataset]
+    configs = []
+    for strategy in args.strategies:
+        for k in args.k:
+            for expand in args.expand:
+                configs.append((strategy, "knn", k, expand))
+        if not args.knn_only:
+            configs.append((strategy, "all", args.k[0], args.expand[0]))
+    if not args.knn_only:
+        configs.append(("random", "all", args.k[0], args.expand[0]))
+    runs = []
+    with open(args.out, "a") as f:
+        for seed in range(args.seed_start, args.seed_start + args.seeds):
+            for concept in concepts:
+                for strategy, cand, k, expand in configs:
+                    res = run_one(
+                        emb,
+                        labels,
+                        test,
+                        graph[:, : max(k, args.max_k)],
+                        concept,
+                        seed,
+                        strategy,
+                        cand,
+                        k,
+                        expand,
+                        args.budget,
+                        args.max_k,
+                        args.min_pool,
+                    )
+                    res["dataset"] = args.dataset
+                    f.write(json.dumps(res) + "\n")
+                    f.flush()
+                    last = res["rounds"][-1]
+                    print(
+                        f"{args.dataset} c={concept} s={seed} {strategy:22s} {cand:3s} k={k:3d}/"
+                        f"{max(k, args.max_k)} "
+                        f"{expand:9s} AP={last['average_precision'] or 0:.3f} "
+                        f"recall={last['recall']:.3f} scored={last['fraction_scored']:.4f} "
+                        f"({res['wall_seconds']:.1f}s)",
+                        flush=True,
+                    )
+                    runs.append(res)
+    rows = summarise(runs)
+    print_table(rows)
+    if args.summary:
+        with open(args.summary, "w") as f:
+            json.dump({"dataset": args.dataset, "rows": rows}, f, indent=1)
+
+
+def paired_ratios(runs: list[dict[str, Any]], marks=(1000, 2000)) -> list[dict[str, Any]]:
+    """SEALS / full scan of mean AP and recall over the (concept, seed) pairs both ran."""
+    full = {(r["strategy"], r["concept"], r["seed"]): r for r in runs if r["candidates"] == "all"}
+    groups: dict[tuple, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for r in runs:
+        other = full.get((r["strategy"], r["concept"], r["seed"]))
+        if r["candidates"] != "knn" or other is None:
+            continue
+        key = (r["strategy"], _k_label(r), r["expand"])
+        groups.setdefault(key, []).append((r, other))
+    rows = []
+    for (strategy, kk, expand), pairs in sorted(groups.items(), key=str):
+        row: dict[str, Any] = {"strategy": strategy, "k": kk, "expand": expand, "pairs": len(pairs)}
+        for m in marks:
+            a = [(at_labels(s["rounds"], m), at_labels(f["rounds"], m)) for s, f in pairs]
+            a = [(s, f) for s, f in a if s is not None and f is not None]
+            for metric in ("average_precision", "recall"):
+                num = np.mean([s[metric] or 0.0 for s, _ in a])
+                den = np.mean([f[metric] or 0.0 for _, f in a])
+                row[f"{metric}_ratio@{m}"] = float(num / den) if den else None
+            row[f"scored@{m}"] = float(np.mean([s["fraction_scored"] for s, _ in a]))
+            sel = [
+                (
+                    np.mean([_sel_ms(x) for x in s["rounds"][1:]]),
+                    np.mean([_sel_ms(x) for x in f["rounds"][1:]]),
+                )
+                for s, f in pairs
+            ]
+            row["select_ms_seals"] = float(np.mean([x[0] for x in sel]))
+            row["select_ms_full"] = float(np.mean([x[1] for x in sel]))
+        rows.append(row)
+    return rows
+
+
+def _k_label(r: dict[str, Any]) -> str:
+    """``k-max_k`` (plus ``/min_pool`` when not the default 100)."""
+    label = f"{r['k']}-{r.get('max_k') or r['k']}"
+    return label if r.get("min_pool", 100) == 100 else f"{label}/{r['min_pool']}"
+
+
+def _sel_ms(r: dict[str, Any]) -> float:
+    return 1000.0 * (r["seconds"].get("scoring", 0.0) + r["seconds"].get("selection", 0.0))
+
+
+def cmd_summary(args: argparse.Namespace) -> None:
+    runs = []
+    for path in args.files:
+        with open(path) as f:
+            runs += [json.loads(line) for line in f if line.strip()]
+    out = {}
+    for ds in sorted({r["dataset"] for r in runs}):
+        sub = [r for r in runs if r["dataset"] == ds]
+        print(f"## {ds}: means")
+        rows = summarise(sub)
+        print_table(rows)
+        print(f"## {ds}: SEALS / full scan, paired by (concept, seed)")
+        ratios = paired_ratios(sub)
+        if ratios:
+            print_table(ratios)
+        out[ds] = {"means": rows, "ratios": ratios}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+def cmd_scaling(args: argparse.Namespace) -> None:
+    """Selection time per round vs pool size: wordnet replicated with small noise.
+
+    The kNN graph of replica ``r`` of row ``i`` is row ``i``'s wordnet neighbours shifted into
+    replica ``r`` (the noise, 1% of the embedding scale, keeps near neighbours near); it is a
+    stand-in for an index over the replicated data, enough to time SEALS' selection.
+    """
+    emb, labels, test = load("wordnet", args.data_dir)
+    width = max(args.k, 100)  # the default widening limit
+    graph = load_or_build_graph(emb, width, args.index)[:, :width]
+    n0 = emb.shape[0]
+    rng = np.random.default_rng(0)
+    out = []
+    for size in args.sizes:
+        reps = int(np.ceil(size / n0))
+        parts = [emb]
+        for _ in range(1, reps):
+            noise = rng.normal(scale=0.01 * float(np.abs(emb[:1000]).mean()), size=emb.shape)
+            parts.append((emb + noise.astype(np.float16)).astype(np.float16))
+        x = np.concatenate(parts)[:size]
+        g = np.concatenate([graph + r * n0 for r in range(reps)])[:size]
+        g[g >= size] = -1
+        y = np.tile(labels, reps)[:size]
+        tst = np.concatenate([test + r * n0 for r in range(reps)])
+        tst = tst[tst < size]
+        for cand in ("knn", "all"):
+            res = simulate_concept(
+                x, y, args.concept, test_ids=tst, neighbors=g, k=args.k, candidates=cand,
+                budget=args.budget, seed=0,
+            )  # fmt: skip
+            sel = [
+                1000 * (r["seconds"]["scoring"] + r["seconds"]["selection"])
+                for r in res["rounds"][1:]
+            ]
+            row = {
+                "rows": size,
+                "candidates": cand,
+                "select_ms_mean": float(np.mean(sel)),
+                "select_ms_median": float(np.median(sel)),
+                "pool_size_last": res["rounds"][-1]["pool_size"],
+                "training_ms_mean": float(
+                    np.mean([1000 * r["seconds"]["training"] for r in res["rounds"][1:]])
+                ),
+            }
+            print(json.dumps(row), flush=True)
+            out.append(row)
+        del x
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        for cand, label in (("knn", "SEALS"), ("all", "full scan")):
+            pts = [(r["rows"], r["select_ms_mean"]) for r in out if r["candidates"] == cand]
+            ax.plot(*zip(*pts), marker="o", label=label)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("rows")
+        ax.set_ylabel("selection ms / round (max entropy)")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(args.plot, dpi=110)
+
+
+def cmd_density(args: argparse.Namespace) -> None:
+    """Cost of information density: SEALS (kNN, cached) vs the global quadratic full scan."""
+    emb, _, _ = load("wordnet", args.data_dir)
+    graph = load_or_build_graph(emb, args.k, args.index)[:, : args.k]
+    rows = lambda ids: np.asarray(emb[ids], dtype=np.float32)  # noqa: E731
+    out = []
+    for size in args.sizes:
+        ids = np.arange(size)
+        t = time.perf_counter()
+        global_density(rows, ids, ids, quadratic=True)
+        sec = time.perf_counter() - t
+        out.append({"kind": "global_quadratic", "pool": size, "seconds": sec})
+        print(json.dumps(out[-1]), flush=True)
+    # SEALS: densities of a typical pool's worth of new candidates per round
+    s = Seals(emb, neighbors=graph, k=args.k, strategy="information_density")
+    for cands in (2000, 5000):
+        ids = np.random.default_rng(0).choice(emb.shape[0], cands, replace=False)
+        ctx_cache: dict[str, Any] = {}
+        from panning.strategies import SelectionContext
+
+        ctx = SelectionContext(
+            proba=lambda i: np.full((len(i), 2), 0.5, np.float32),
+            rows=s._rows,
+            neighbors=s._source.neighbors,
+            unlabeled=lambda ids=ids: ids,
+            rng=np.random.default_rng(0),
+            positive_column=1,
+            cache=ctx_cache,
+        )
+        t = time.perf_counter()
+        InformationDensity()._knn_density(np.sort(ids), ctx)
+        out.append(
+            {"kind": "knn_new_candidates", "candidates": cands, "seconds": time.perf_counter() - t}
+        )
+        print(json.dumps(out[-1]), flush=True)
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    default_data = os.path.normpath(os.path.join(here, "..", "..", "shared", "data"))
+
+    q = sub.add_parser("quality")
+    q.add_argument("--dataset", choices=["wordnet", "clinc150"], default="wordnet")
+    q.add_argument("--data-dir", default=default_data)
+    q.add_argument("--index", help="kNN graph cache (.npz) with >= max(--k) columns")
+    q.add_argument("--concepts", type=int, nargs="*")
+    q.add_argument("--seeds", type=int, default=2)
+    q.add_argument("--seed-start", type=int, default=0)
+    q.add_argument("--budget", type=int, default=2000)
+    q.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["max_entropy", "most_likely_positive", "information_density"],
+    )
+    q.add_argument("--k", type=int, nargs="+", default=[30])
+    q.add_argument("--max-k", type=int, default=100, help="widening limit (<= k: none)")
+    q.add_argument("--min-pool", type=int, default=100, help="widen below this pool size")
+    q.add_argument("--expand", nargs="+", default=["positives"])
+    q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
+    q.add_argument("--out", required=True, help="JSON lines, appended")
+    q.add_argument("--summary", help="summary JSON")
+    q.set_defaults(func=cmd_quality)
+
+    s = sub.add_parser("summary")
+    s.add_argument("files", nargs="+")
+    s.add_argument("--json", help="write the tables here")
+    s.set_defaults(func=cmd_summary)
+
+    c = sub.add_parser("scaling")
+    c.add_argument("--data-dir", default=default_data)
+    c.add_argument("--index", required=True)
+    c.add_argument("--k", type=int, default=30)
+    c.add_argument("--concept", type=int, default=30)
+    c.add_argument("--budget", type=int, default=1000)
+    c.add_argument("--sizes", type=int, nargs="+", default=[117659, 300000, 1000000])
+    c.add_argument("--out", required=True)
+    c.add_argument("--plot")
+    c.set_defaults(func=cmd_scaling)
+
+    d = sub.add_parser("density")
+    d.add_argument("--data-dir", default=default_data)
+    d.add_argument("--index", required=True)
+    d.add_argument("--k", type=int, default=20)
+    d.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
+    d.add_argument("--out", required=True)
+    d.set_defaults(func=cmd_density)
+
+    args = p.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

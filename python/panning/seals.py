@@ -1,0 +1,788 @@
+"""SEALS: active learning and rare-concept search over a kNN candidate pool.
+
+Coleman et al., "Similarity Search for Efficient Active Learning and Search of Rare Concepts",
+AAAI 2022. Instead of scoring every unlabeled item each round, SEALS scores a candidate pool ``C``
+made of the k nearest neighbours of labeled items; after a batch ``S`` is labeled,
+``C <- (C \\ S) | kNN(S)`` with labeled items removed, so ``|C| <= k |L|`` whatever the size of
+the data. ``candidates="all"`` runs the same session over every unlabeled item instead (the
+papers' full-scan baseline), through the same code.
+
+Defaults, chosen by measurement (``bench/bench_seals.py``; ``bench/README.md``, section "SEALS"):
+``k = 30`` neighbours, only newly labeled *positives* expand the pool (``expand="positives"``),
+and the pool *widens* (doubling k up to ``max_k = 100``) whenever it runs dry. The papers used
+k = 100 and expanded every labeled item, sized for pools of millions: on the 94k-item wordnet
+pool the neighbours of the 95 random seed negatives alone are ~8% of the data, and the pool
+passes 20% of it by 1,000 labels. Negatives far from the concept bring candidates the model is
+already sure about; positives are where a rare concept's region of the kNN graph continues.
+Over five wordnet concepts (0.07% to 1.7% prevalence, max entropy): a fixed k = 20 lost 30% of
+full-scan recall; a fixed k = 100 matched full scan but scored 9% of the pool by 2,000 labels;
+k = 30 widening to 100 kept 0.98x / 1.00x the full-scan average precision and 0.93x / 0.96x its
+recall at 1,000 / 2,000 labels while scoring 2.7% / 4.3% of the pool (two seeds). Widening is
+what rescues the rarest concepts, whose neighbourhoods are exhausted within a few rounds.
+
+Dataset ids are the row numbers of ``embeddings`` for the life of a session. Labeled items and
+held-out (``exclude``) items never enter the pool; ids returned by :meth:`Seals.query` are
+labeled by the next :meth:`Seals.teach` and leave it then. ``query`` does not change the state:
+calling it twice returns the same ids.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from ._session_store import SessionStore
+from .models import LogisticRegression
+from .neighbors import (
+    IndexSource,
+    KnnGraphSource,
+    NeighborSource,
+    fingerprint,
+    load_or_build_graph,
+    rows_as_float32,
+)
+from .strategies import InformationDensity, SelectionContext, Strategy, get_strategy
+
+__all__ = [
+    "DEFAULT_EXPAND",
+    "DEFAULT_K",
+    "DEFAULT_MAX_K",
+    "RoundRecord",
+    "Seals",
+    "average_precision",
+]
+
+DEFAULT_K = 30
+DEFAULT_MAX_K = 100
+DEFAULT_EXPAND: Literal["positives", "all"] = "positives"
+
+Candidates = Literal["knn", "all"]
+
+
+@dataclass
+class RoundRecord:
+    """One round of a session: the state after a ``teach`` and the cost of the query before it.
+
+    ``seconds`` splits the round into ``index`` (pool expansion through the kNN graph),
+    ``training`` (model fits), ``scoring`` (model inference on the candidates) and
+    ``selection`` (the strategy's ranking, minus scoring). ``fraction_scored`` is the fraction of
+    the queryable data (all ids minus ``exclude``) that was ever a candidate of a strategy.
+    ``recall`` is positives labeled / positives in the queryable data, when that is known
+    (simulations); ``average_precision`` is measured on the session's ``eval_set``.
+    """
+
+    round: int
+    labels: int
+    positives: int
+    pool_size: int
+    fraction_scored: float
+    average_precision: float | None = None
+    recall: float | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready plain types (the names of ``panning seals --json``)."""
+        return asdict(self)
+
+
+def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
+    """Average precision of ``scores`` for binary ``y_true`` (scikit-learn's definition).
+
+    ``sum_n (R_n - R_{n-1}) P_n`` over distinct score thresholds, highest first; NaN when
+    ``y_true`` has no positive.
+
+    Examples
+    --------
+    >>> average_precision([0, 1, 1, 0], [0.1, 0.9, 0.4, 0.5])
+    0.8333333333333333
+    """
+    y = np.asarray(y_true).astype(bool)
+    s = np.asarray(scores, dtype=np.float64)
+    total = int(y.sum())
+    if total == 0:
+        return math.nan
+    order = np.argsort(-s, kind="stable")
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), s.shape[0] - 1]  # last index of each distinct score
+    tp = np.cumsum(y)[last]
+    precision = tp / (last + 1)
+    recall = tp / total
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _as_ids(ids: npt.ArrayLike, n: int) -> np.ndarray:
+    a = np.asarray(ids)
+    if a.ndim != 1:
+        raise ValueError(f"ids must be 1-D; got shape {a.shape}")
+    if a.size and not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"ids must be integers, got {a.dtype}")
+    a = a.astype(np.int64)
+    bad = a[(a < 0) | (a >= n)]
+    if bad.size:
+        raise ValueError(f"unknown id {int(bad[0])}: dataset ids are 0 .. {n - 1}")
+    return a
+
+
+def _as_labels(labels: Any, count: int) -> np.ndarray:
+    raw = list(labels) if not isinstance(labels, np.ndarray) else labels
+    a = np.asarray(raw)
+    if a.ndim != 1 or a.shape[0] != count:
+        raise ValueError(f"expected {count} labels (one per id), got shape {a.shape}")
+    if a.size and not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
+        raise TypeError(
+            f"labels must be integers or booleans, got {a.dtype} "
+            f"(e.g. {raw[0]!r}); map class names to integers first"
+        )
+    return a.astype(np.int64)
+
+
+class Seals:
+    """An active-learning session over ``embeddings`` with a kNN candidate pool.
+
+    Parameters
+    ----------
+    embeddings : array [N, d]
+        numpy array, ``np.memmap`` (rows are read on demand), torch tensor or cupy array.
+        Dataset id ``i`` is row ``i``.
+    neighbors : array [N, k'] of int, NeighborSource, index object, or None
+        The kNN graph (row-aligned ids, nearest first, ``-1`` padding), a
+        :class:`~panning.neighbors.NeighborSource`, or an object with the ``panning.HNSWIndex``
+        search API. ``None`` builds one (cached in ``index_path`` when given). Not needed when
+        ``candidates="all"`` (unless the strategy needs the graph).
+    k : int
+        Neighbours per expanding labeled item that enter the pool (default ``DEFAULT_K`` = 50).
+    max_k : int, optional
+        Widening limit (``<= k``: no widening). Default: ``DEFAULT_MAX_K`` = 100, or the
+        width of a given graph if narrower. When the pool holds fewer than ``min_pool``
+        ids after a ``teach``, every expanding item adds its next neighbours, doubling the
+        neighbours in use up to ``max_k``; the graph must have ``max_k`` columns.
+    min_pool : int
+        The pool size under which the pool widens (default 100, one round of the papers).
+    expand : {"positives", "all"}
+        Which newly labeled items add their neighbours to the pool (default ``"positives"``;
+        multi-class sessions, ``positive_label=None``, need ``"all"``).
+    strategy : str or Strategy
+        ``"max_entropy"`` (default), ``"margin"``, ``"least_confidence"``,
+        ``"most_likely_positive"``, ``"information_density"``, ``"random"``, or your own object.
+        By name, information density uses kNN-graph density with ``candidates="knn"`` and the
+        global density over all unlabeled items (exact, linear form) with ``candidates="all"``.
+    model : object with fit / predict_proba, optional
+        Refitted from scratch on all labels before each query; default
+        :class:`panning.models.LogisticRegression`.
+    candidates : {"knn", "all"}
+        SEALS' kNN pool, or every unlabeled item (full scan).
+    positive_label : int or None
+        The label counted as a positive (binary one-vs-rest concepts); ``None`` for multi-class.
+    classes : sequence of int, optional
+        The allowed labels; others are refused by :meth:`teach`.
+    exclude : ids, optional
+        Ids never queried nor pooled (a held-out test split).
+    seed : int
+        Seeds every random choice; the same labels give the same next query.
+    path : str, optional
+        A new SQLite session file; every :meth:`teach` is committed to it before returning.
+        Continue it with :meth:`resume`.
+    eval_set : (X, y), optional
+        Held-out embeddings and labels; each round records the average precision of the
+        positive class (mean over classes for multi-class).
+    index_path : str, optional
+        Where the default kNN graph is cached (loaded when present, else built and saved).
+    metric : str
+        Metric of the default graph: ``"cosine"`` (default), ``"ip"`` or ``"l2"``.
+    progress : bool
+        Progress bars (tqdm, when installed) on long loops.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from panning.seals import Seals
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(300, 8)).astype(np.float32)
+    >>> y = (x[:, 0] > 1.0).astype(int)
+    >>> s = Seals(x, k=10, seed=0)
+    >>> seed = np.r_[np.flatnonzero(y)[:5], np.flatnonzero(y == 0)[:20]]
+    >>> s.teach(seed, y[seed])
+    >>> ids = s.query(10)
+    >>> s.teach(ids, y[ids])
+    >>> s.history[-1].labels
+    35
+    """
+
+    def __init__(
+        self,
+        embeddings: Any,
+        *,
+        neighbors: Any = None,
+        k: int = DEFAULT_K,
+        max_k: int | None = None,
+        min_pool: int = 100,
+        expand: Literal["positives", "all"] = DEFAULT_EXPAND,
+        strategy: str | Strategy = "max_entropy",
+        model: Any = None,
+        candidates: Candidates = "knn",
+        positive_label: int | None = 1,
+        classes: Sequence[int] | None = None,
+        exclude: npt.ArrayLike | None = None,
+        seed: int = 0,
+        path: str | os.PathLike[str] | None = None,
+        eval_set: tuple[Any, Any] | None = None,
+        index_path: str | os.PathLike[str] | None = None,
+        metric: str = "cosine",
+        progress: bool = False,
+    ) -> None:
+        if path is not None and os.path.exists(path):  # before any costly graph build
+            raise FileExistsError(
+                f"{os.fspath(path)} already exists; continue it with Seals.resume or pick another"
+            )
+        self._setup(
+            embeddings, neighbors=neighbors, k=k, max_k=max_k, min_pool=min_pool, expand=expand,
+            strategy=strategy, model=model,
+            candidates=candidates, positive_label=positive_label, classes=classes,
+            exclude=exclude, seed=seed, eval_set=eval_set, index_path=index_path, metric=metric,
+            progress=progress,
+        )  # fmt: skip
+        self._store: SessionStore | None = None
+        if path is not None:
+            self._store = SessionStore.create(path, self._meta(), self._excluded_ids)
+
+    # ---- construction ---------------------------------------------------------------------
+    def _setup(
+        self,
+        embeddings: Any,
+        *,
+        neighbors: Any,
+        k: int,
+        max_k: int | None,
+        min_pool: int,
+        expand: str,
+        strategy: str | Strategy,
+        model: Any,
+        candidates: str,
+        positive_label: int | None,
+        classes: Sequence[int] | None,
+        exclude: npt.ArrayLike | None,
+        seed: int,
+        eval_set: tuple[Any, Any] | None,
+        index_path: str | os.PathLike[str] | None,
+        metric: str,
+        progress: bool,
+    ) -> None:
+        shape = tuple(int(s) for s in embeddings.shape)
+        if len(shape) != 2 or shape[0] == 0:
+            raise ValueError(f"embeddings must be a non-empty 2-D [rows, dim] array; got {shape}")
+        if candidates not in ("knn", "all"):
+            raise ValueError(f"candidates must be 'knn' or 'all', got {candidates!r}")
+        if expand not in ("positives", "all"):
+            raise ValueError(f"expand must be 'positives' or 'all', got {expand!r}")
+        if expand == "positives" and positive_label is None and candidates == "knn":
+            raise ValueError(
+                "expand='positives' needs a positive_label; use expand='all' for multi-class"
+            )
+        if isinstance(k, bool) or int(k) != k or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.embeddings = embeddings
+        self._n, self._dim = shape
+        self.k = int(k)
+        # None: as wide as the given graph, or DEFAULT_MAX_K for a graph built here
+        self.max_k = max(self.k, DEFAULT_MAX_K if max_k is None else int(max_k))
+        self.min_pool = int(min_pool)
+        self._k_eff = self.k
+        self.expand = expand
+        self.candidates = candidates
+        self.positive_label = None if positive_label is None else int(positive_label)
+        self.classes = None if classes is None else sorted(int(c) for c in classes)
+        self.seed = int(seed)
+        self.metric = metric
+        self.progress = progress
+        if strategy == "information_density" and candidates == "all":
+            # the full-scan baseline's density is the paper's global one (exact linear form)
+            strategy = InformationDensity(scope="global", quadratic=False)
+        self.strategy = get_strategy(strategy)
+        self._default_model = model is None
+        self.model = LogisticRegression() if model is None else model
+        self.eval_set = eval_set
+        self._fingerprint = fingerprint(embeddings)
+        self._excluded = np.zeros(self._n, dtype=bool)
+        if exclude is not None:
+            self._excluded[_as_ids(exclude, self._n)] = True
+        self._excluded_ids = np.flatnonzero(self._excluded)
+        self._queryable = self._n - int(self._excluded_ids.shape[0])
+
+        t = time.perf_counter()
+        self._source: NeighborSource | None = None
+        self._graph_hash: str | None = None
+        needs_graph = candidates == "knn" or getattr(self.strategy, "scope", None) == "knn"
+        if neighbors is None and needs_graph:
+            neighbors = load_or_build_graph(
+                embeddings, self.max_k, index_path, metric=metric, progress=progress
+            )
+        if neighbors is not None:
+            if max_k is None and hasattr(neighbors, "shape") and len(neighbors.shape) == 2:
+                self.max_k = max(self.k, min(self.max_k, int(neighbors.shape[1])))
+            self._source = self._as_source(neighbors)
+        self._index_seconds = time.perf_counter() - t
+
+        self._labeled = np.zeros(self._n, dtype=bool)
+        self._scored = np.zeros(self._n, dtype=bool)
+        self._scored_count = 0
+        self._ids: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+        self._n_labeled = 0
+        self._n_positive = 0
+        self._pool = np.empty(0, dtype=np.int64)
+        self._round = 0
+        self._fitted_at = -1
+        self._fit_classes: np.ndarray = np.empty(0, dtype=np.int64)
+        self._strategy_cache: dict[str, Any] = {}
+        self._pending: dict[str, float] = {}
+        self._queried = False
+        self.history: list[RoundRecord] = []
+
+    def _as_source(self, neighbors: Any) -> NeighborSource:
+        if isinstance(neighbors, (KnnGraphSource, IndexSource)):
+            src: NeighborSource = neighbors
+        elif callable(getattr(neighbors, "search", None)):
+            src = IndexSource(neighbors, self.embeddings, k=self.max_k)
+        elif isinstance(neighbors, NeighborSource):
+            src = neighbors
+        else:
+            graph = np.asarray(neighbors)
+            if graph.ndim != 2 or graph.shape[0] != self._n:
+                raise ValueError(f"the kNN graph must be [N={self._n}, k]; got shape {graph.shape}")
+            if graph.shape[1] < self.max_k:
+                raise ValueError(
+                    f"the kNN graph has {graph.shape[1]} columns, fewer than k={self.max_k}"
+                )
+            src = KnnGraphSource(graph, k=self.max_k)
+            import hashlib
+
+            self._graph_hash = hashlib.blake2b(
+                np.ascontiguousarray(graph[:, : self.max_k], dtype=np.int64).tobytes(),
+                digest_size=16,
+            ).hexdigest()
+        if src.k < self.max_k:
+            raise ValueError(
+                f"the neighbour source gives {src.k} neighbours, fewer than k={self.max_k}"
+            )
+        return src
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "rows": self._n,
+            "dim": self._dim,
+            "fingerprint": self._fingerprint,
+            "graph_hash": self._graph_hash,
+            "config": {
+                "k": self.k,
+                "max_k": self.max_k,
+                "min_pool": self.min_pool,
+                "expand": self.expand,
+                "candidates": self.candidates,
+                "positive_label": self.positive_label,
+                "classes": self.classes,
+                "seed": self.seed,
+                "metric": self.metric,
+                "strategy": getattr(self.strategy, "name", type(self.strategy).__name__),
+                "model": "default" if self._default_model else type(self.model).__name__,
+            },
+        }
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | os.PathLike[str],
+        embeddings: Any,
+        *,
+        neighbors: Any = None,
+        strategy: str | Strategy | None = None,
+        model: Any = None,
+        eval_set: tuple[Any, Any] | None = None,
+        index_path: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ) -> Seals:
+        """Reopen a session file and replay its label log: same pool, same next query.
+
+        The configuration (k, expand, candidates, seed, labels, excluded ids) comes from the file.
+        A custom strategy or model must be passed again (the file records only its name); the kNN
+        graph is rebuilt (or loaded from ``index_path`` / ``neighbors``) and checked against the
+        stored hash. Nothing is written to the file until the next :meth:`teach`.
+
+        Raises
+        ------
+        ValueError
+            If ``embeddings`` do not match the stored shape or fingerprint, or the graph differs.
+        """
+        store = SessionStore.open(path)
+        try:
+            meta = store.meta()
+            cfg = meta["config"]
+            shape = tuple(int(s) for s in embeddings.shape)
+            if shape != (meta["rows"], meta["dim"]):
+                raise ValueError(
+                    f"embeddings have shape {shape}; the session {os.fspath(path)} was made over "
+                    f"({meta['rows']}, {meta['dim']})"
+                )
+            if fingerprint(embeddings) != meta["fingerprint"]:
+                raise ValueError(
+                    f"embeddings do not match the session {os.fspath(path)} (fingerprint differs: "
+                    "other values or another row order)"
+                )
+            if strategy is None:
+                strategy = cfg["strategy"]
+            if model is None and cfg["model"] != "default":
+                raise ValueError(f"the session used a {cfg['model']} model; pass it as model=")
+            self = cls.__new__(cls)
+            self._setup(
+                embeddings, neighbors=neighbors, k=cfg["k"], max_k=cfg.get("max_k"),
+                min_pool=cfg.get("min_pool", 100), expand=cfg["expand"],
+                strategy=strategy, model=model, candidates=cfg["candidates"],
+                positive_label=cfg["positive_label"], classes=cfg["classes"],
+                exclude=store.excluded(), seed=cfg["seed"], eval_set=eval_set,
+                index_path=index_path, metric=cfg["metric"], progress=progress,
+            )  # fmt: skip
+            stored_hash = meta.get("graph_hash")
+            if stored_hash and self._graph_hash and stored_hash != self._graph_hash:
+                raise ValueError(
+                    "the kNN graph differs from the one the session was made with; pass the same "
+                    "graph (neighbors= or index_path=) to reproduce its pool"
+                )
+            for r, queried, record, ids, labels in store.rounds():
+                if queried:
+                    self._mark_scored(self._candidate_ids())
+                self._apply(ids, labels)
+                self._round = r + 1
+                rec = self._record({})
+                if record is not None:
+                    rec.seconds = record.get("seconds", {})
+                    rec.average_precision = record.get("average_precision")
+                self.history.append(rec)
+        except BaseException:
+            store.close()
+            raise
+        self._store = store
+        return self
+
+    # ---- state -------------------------------------------------------------------------------
+    @property
+    def n_labeled(self) -> int:
+        """Number of labeled ids."""
+        return self._n_labeled
+
+    @property
+    def pool(self) -> np.ndarray:
+        """The candidate ids a query would consider now (sorted; a copy)."""
+        return self._candidate_ids().copy()
+
+    @property
+    def labeled(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(ids, labels)`` in the order they were taught."""
+        if not self._ids:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return np.concatenate(self._ids), np.concatenate(self._labels)
+
+    @property
+    def fraction_scored(self) -> float:
+        """Fraction of the queryable ids that were ever candidates of a query."""
+        return self._scored_count / max(self._queryable, 1)
+
+    def _candidate_ids(self) -> np.ndarray:
+        if self.candidates == "all":
+            return np.flatnonzero(~(self._labeled | self._excluded)).astype(np.int64)
+        return self._pool
+
+    def _mark_scored(self, ids: np.ndarray) -> None:
+        new = ids[~self._scored[ids]]
+        self._scored[new] = True
+        self._scored_count += int(new.shape[0])
+
+    # ---- the model ----------------------------------------------------------------------------
+    def _rows(self, ids: np.ndarray) -> np.ndarray:
+        return rows_as_float32(self.embeddings, ids)
+
+    def _fit(self) -> float:
+        """Refit on every label when labels changed; returns the seconds spent."""
+        if self._fitted_at == self._n_labeled:
+            return 0.0
+        t = time.perf_counter()
+        ids, labels = self.labeled
+        order = np.argsort(ids, kind="stable")  # the fit depends on the label set, not its order
+        ids, labels = ids[order], labels[order]
+        if np.unique(labels).shape[0] >= 2:
+            self.model.fit(self._rows(ids), labels)
+            classes = getattr(self.model, "classes_", None)
+            self._fit_classes = np.asarray(
+                classes if classes is not None else np.unique(labels)
+            ).astype(np.int64)
+        else:
+            self._fit_classes = np.empty(0, dtype=np.int64)
+        self._fitted_at = self._n_labeled
+        return time.perf_counter() - t
+
+    def _proba(self, ids: np.ndarray) -> np.ndarray:
+        out = []
+        for s in range(0, ids.shape[0], 65536):  # bounded memory on full scans
+            p = self.model.predict_proba(self._rows(ids[s : s + 65536]))
+            out.append(np.asarray(p, dtype=np.float32))  # the kernels take float32, not float64
+        if not out:
+            return np.empty((0, max(self._fit_classes.shape[0], 1)), dtype=np.float32)
+        return np.concatenate(out)
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """The current model's probabilities for ``x [n, d]`` (fits first if labels changed)."""
+        self._fit()
+        if self._fit_classes.shape[0] == 0:
+            raise RuntimeError("the model needs labels of at least two classes")
+        return np.asarray(self.model.predict_proba(np.asarray(x, dtype=np.float32)))
+
+    def _positive_column(self) -> int | None:
+        if self.positive_label is None:
+            return None
+        hits = np.flatnonzero(self._fit_classes == self.positive_label)
+        return int(hits[0]) if hits.size else None
+
+    # ---- the step API --------------------------------------------------------------------------
+    def query(self, n: int) -> np.ndarray:
+        """The ``n`` dataset ids to label next, best first (fewer when fewer are unlabeled).
+
+        Refits the model when labels changed, then runs the strategy over the candidate pool.
+        Until labels of two classes exist, and whenever the pool holds fewer than ``n`` ids,
+        the rest are drawn uniformly (seeded) from the unlabeled ids outside the pool.
+        Does not change the session: calling it again returns the same ids.
+        """
+        if isinstance(n, bool) or int(n) != n or n < 0:
+            raise ValueError(f"n must be a non-negative integer, got {n!r}")
+        n = min(int(n), self._queryable - self._n_labeled)
+        rng = np.random.default_rng([self.seed, self._n_labeled])
+        training = self._fit()
+        cands = self._candidate_ids()
+        t = time.perf_counter()
+        scoring = 0.0
+        chosen = np.empty(0, dtype=np.int64)
+        take = min(n, cands.shape[0])
+        ran = take > 0 and self._fit_classes.shape[0] >= 2
+        if ran:
+            ctx = SelectionContext(
+                proba=self._proba,
+                rows=self._rows,
+                neighbors=None if self._source is None else self._first_k_neighbors,
+                unlabeled=lambda: np.flatnonzero(~(self._labeled | self._excluded)),
+                rng=rng,
+                positive_column=self._positive_column(),
+                cache=self._strategy_cache,
+            )
+            chosen = np.asarray(self.strategy.select(cands, take, ctx), dtype=np.int64)
+            scoring = ctx.scoring_seconds
+            self._check_selection(chosen, cands, take)
+            self._mark_scored(cands)
+        if chosen.shape[0] < n:
+            chosen = np.r_[chosen, self._random_fill(n - chosen.shape[0], chosen, ran, rng)]
+        total = time.perf_counter() - t
+        self._pending = {"training": training, "scoring": scoring, "selection": total - scoring}
+        self._queried = self._queried or ran
+        return chosen
+
+    def _check_selection(self, chosen: np.ndarray, cands: np.ndarray, take: int) -> None:
+        if chosen.shape != (take,) or np.unique(chosen).shape[0] != take:
+            raise RuntimeError(
+                f"strategy {self.strategy!r} returned {chosen.shape} ids, expected {take} distinct"
+            )
+        if not np.all(np.isin(chosen, cands)):
+            raise RuntimeError(f"strategy {self.strategy!r} returned ids outside the candidates")
+
+    def _random_fill(
+        self, count: int, chosen: np.ndarray, pooled: bool, rng: np.random.Generator
+    ) -> np.ndarray:
+        blocked = self._labeled | self._excluded
+        blocked = blocked.copy()
+        blocked[chosen] = True
+        if pooled:
+            blocked[self._candidate_ids()] = True
+        free = np.flatnonzero(~blocked)
+        if free.shape[0] < count:  # the pool itself holds the rest (no model yet)
+            free = np.flatnonzero(~(self._labeled | self._excluded))
+            free = free[~np.isin(free, chosen)]
+        return np.asarray(rng.choice(free, size=count, replace=False), dtype=np.int64)
+
+    def teach(self, ids: npt.ArrayLike, labels: Any) -> None:
+        """Record labels for ``ids``; committed to the session file (if any) before returning.
+
+        Raises
+        ------
+        ValueError
+            Unknown or excluded ids, ids already labeled or repeated in ``ids``, a label outside
+            ``classes``, or a length mismatch. Nothing is recorded then.
+        TypeError
+            Labels that are not integers or booleans.
+        """
+        idx = _as_ids(ids, self._n)
+        labs = _as_labels(labels, idx.shape[0])
+        uniq, counts = np.unique(idx, return_counts=True)
+        if np.any(counts > 1):
+            raise ValueError(f"id {int(uniq[counts > 1][0])} appears twice in one teach call")
+        if np.any(self._excluded[idx]):
+            raise ValueError(f"id {int(idx[self._excluded[idx]][0])} is excluded from this session")
+        if np.any(self._labeled[idx]):
+            raise ValueError(f"id {int(idx[self._labeled[idx]][0])} is already labeled")
+        if self.classes is not None:
+            bad = labs[~np.isin(labs, self.classes)]
+            if bad.size:
+                raise ValueError(f"label {int(bad[0])} is not one of the classes {self.classes}")
+        if idx.size == 0:
+            return
+        if self._store is not None:
+            self._store.append(self._round, self._queried, idx, labs)
+        t = time.perf_counter()
+        self._apply(idx, labs)
+        seconds = dict(self._pending)
+        seconds["index"] = (
+            time.perf_counter() - t + (self._index_seconds if self._round == 0 else 0)
+        )
+        self._round += 1
+        self._pending = {}
+        self._queried = False
+        rec = self._record(seconds)
+        if self.eval_set is not None:
+            seconds["training"] = seconds.get("training", 0.0) + self._fit()
+            rec.average_precision = self._evaluate()
+        self.history.append(rec)
+        if self._store is not None:
+            self._store.set_record(self._round - 1, rec.as_dict())
+
+    def _apply(self, ids: np.ndarray, labels: np.ndarray) -> None:
+        self._labeled[ids] = True
+        self._ids.append(ids)
+        self._labels.append(labels)
+        self._n_labeled += int(ids.shape[0])
+        if self.positive_label is not None:
+            self._n_positive += int(np.sum(labels == self.positive_label))
+        if self.candidates != "knn" or self._source is None:
+            return
+        pool = self._pool[~self._labeled[self._pool]]
+        pool = self._expand(pool, self._expanders(ids, labels), 0, self._k_eff)
+        # Widening: when the pool runs dry (a rare concept whose neighbourhood is all labeled),
+        # every expanding item adds its next neighbours, doubling k up to max_k. It only depends
+        # on the labels taught so far, so replaying the label log reproduces it.
+        while pool.shape[0] < self.min_pool and self._k_eff < self.max_k:
+            wider = min(2 * self._k_eff, self.max_k)
+            ids_all, labels_all = self.labeled
+            pool = self._expand(pool, self._expanders(ids_all, labels_all), self._k_eff, wider)
+            self._k_eff = wider
+        self._pool = pool.astype(np.int64)
+
+    def _expanders(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return ids if self.expand == "all" else ids[labels == self.positive_label]
+
+    def _expand(self, pool: np.ndarray, expanders: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """``pool`` plus columns ``start:stop`` of the expanders' neighbours, unlabeled only."""
+        if expanders.size == 0 or self._source is None:
+            return pool
+        nb = np.unique(self._source.neighbors(expanders)[:, start:stop])
+        nb = nb[nb >= 0]
+        nb = nb[~(self._labeled[nb] | self._excluded[nb])]
+        return np.union1d(pool, nb)
+
+    def _first_k_neighbors(self, ids: np.ndarray) -> np.ndarray:
+        assert self._source is not None
+        return self._source.neighbors(ids)[:, : self.k]
+
+    @property
+    def k_effective(self) -> int:
+        """Neighbours per expanding item now in use (``k``, widened up to ``max_k``)."""
+        return self._k_eff
+
+    def _record(self, seconds: dict[str, float]) -> RoundRecord:
+        return RoundRecord(
+            round=self._round - 1,
+            labels=self._n_labeled,
+            positives=self._n_positive,
+            pool_size=int(self._candidate_ids().shape[0]),
+            fraction_scored=self.fraction_scored,
+            seconds=seconds,
+        )
+
+    def _evaluate(self) -> float | None:
+        assert self.eval_set is not None
+        x, y = self.eval_set
+        y = np.asarray(y)
+        if self._fit_classes.shape[0] < 2:
+            return None
+        p = np.asarray(self.model.predict_proba(np.asarray(x, dtype=np.float32)))
+        if self.positive_label is not None:
+            col = self._positive_column()
+            if col is None:
+                return None
+            return average_precision(y == self.positive_label, p[:, col])
+        aps = [
+            average_precision(y == c, p[:, j])
+            for j, c in enumerate(self._fit_classes.tolist())
+            if np.any(y == c)
+        ]
+        return float(np.mean(aps)) if aps else None
+
+    def run(
+        self,
+        oracle: Callable[[np.ndarray], Any],
+        budget: int,
+        batch_size: int = 100,
+        *,
+        total_positives: int | None = None,
+        progress: bool | None = None,
+    ) -> list[RoundRecord]:
+        """Query, ask ``oracle(ids)`` for labels and teach, until ``budget`` labels (in total).
+
+        ``total_positives`` (the positives among the queryable ids, when known) fills each
+        round's ``recall``. Returns :attr:`history`.
+        """
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        show = self.progress if progress is None else progress
+        bar = _bar(budget, self._n_labeled, show, f"SEALS ({self.candidates})")
+        try:
+            while self._n_labeled < budget:
+                ids = self.query(min(batch_size, budget - self._n_labeled))
+                if ids.size == 0:
+                    break
+                self.teach(ids, oracle(ids))
+                if total_positives:
+                    self.history[-1].recall = self._n_positive / total_positives
+                if bar is not None:
+                    bar.update(int(ids.size))
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.history
+
+    def close(self) -> None:
+        """Close the session file (labels are already committed)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> Seals:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"Seals(rows={self._n}, labeled={self._n_labeled}, pool={len(self._candidate_ids())}, "
+            f"candidates={self.candidates!r}, k={self.k}, strategy={self.strategy!r})"
+        )
+
+
+def _bar(total: int, initial: int, enable: bool, desc: str) -> Any:
+    if not enable:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc=desc, leave=False)

@@ -1,0 +1,532 @@
+"""SEALS sessions: pool invariants against a from-scratch recomputation, strategies against
+NumPy twins, the full-scan mode, errors, and the NumPy logistic regression.
+
+All data is generated here (clustered Gaussians); nothing depends on ../shared/data.
+"""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import panning
+import pytest
+from panning import reference
+from panning.models import LogisticRegression
+from panning.neighbors import (
+    IndexSource,
+    KnnGraphSource,
+    exact_knn_graph,
+    fingerprint,
+    load_or_build_graph,
+)
+from panning.seals import RoundRecord, Seals, average_precision
+from panning.strategies import (
+    InformationDensity,
+    MostLikelyPositive,
+    SelectionContext,
+    get_strategy,
+    global_density,
+)
+
+
+def clustered(n: int = 600, d: int = 16, clusters: int = 12, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(clusters, d)) * 3.0
+    labels = rng.integers(0, clusters, size=n)
+    x = (centers[labels] + rng.normal(size=(n, d))).astype(np.float32)
+    return x, labels.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, labels = clustered()
+    graph = exact_knn_graph(x, 30)
+    return x, labels, graph
+
+
+def seed_ids(y: np.ndarray, rng_seed: int = 0, pos: int = 5, neg: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(rng_seed)
+    return np.r_[
+        rng.choice(np.flatnonzero(y == 1), pos, replace=False),
+        rng.choice(np.flatnonzero(y == 0), neg, replace=False),
+    ]
+
+
+def expected_pool(graph, k, ids, labels, excluded, expand, positive=1):
+    """The SEALS pool recomputed from scratch: neighbours of the expanding labeled ids, minus
+    labeled and excluded ids."""
+    ids = np.asarray(ids)
+    labels = np.asarray(labels)
+    expanders = ids if expand == "all" else ids[labels == positive]
+    nb = graph[expanders, :k].ravel()
+    nb = nb[nb >= 0]
+    out = np.setdiff1d(np.unique(nb), np.r_[ids, excluded])
+    return out.astype(np.int64)
+
+
+# ---- neighbour sources ---------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["cosine", "l2", "ip"])
+def test_exact_knn_graph_matches_reference(metric):
+    x, _ = clustered(300, 8, seed=1)
+    got = exact_knn_graph(x, 7, metric=metric, block=64)
+    want, _ = reference.knn_graph(x, 7, metric=metric)
+    # float32 blocks vs float64 reference: allow near-ties to swap; sets must agree almost always
+    agree = np.mean([len(set(a) & set(b)) / 7 for a, b in zip(got, want)])
+    assert agree > 0.995
+    assert not np.any(got == np.arange(300)[:, None])
+
+
+def test_exact_knn_graph_pads_small_inputs():
+    x = np.eye(3, dtype=np.float32)
+    g = exact_knn_graph(x, 5)
+    assert g.shape == (3, 5)
+    assert np.all(g[:, 2:] == -1)
+    assert np.all(g[:, :2] >= 0)
+
+
+def test_load_or_build_graph_caches_and_checks(tmp_path):
+    x, _ = clustered(200, 8)
+    path = tmp_path / "g.npz"
+    g1 = load_or_build_graph(x, 10, path)
+    assert path.exists()
+    g2 = load_or_build_graph(x, 5, path)  # fewer columns: sliced from the cache
+    np.testing.assert_array_equal(g2, g1[:, :5])
+    with pytest.raises(ValueError, match="other embeddings"):
+        load_or_build_graph(x[::-1].copy(), 5, path)
+
+
+def test_fingerprint_sensitive_to_values_and_shape():
+    x, _ = clustered(100, 8)
+    y = x.copy()
+    y[-1, 0] += 1.0
+    assert fingerprint(x) == fingerprint(x.copy())
+    assert fingerprint(x) != fingerprint(y)
+    assert fingerprint(x) != fingerprint(x[:99])
+
+
+class FakeIndex:
+    """An object with the issue-3 index API over exact NumPy search."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def search(self, q, k, *, ef=None, exclude=None):
+        return reference.knn_search(q, self.x, k, metric="cosine")
+
+    def knn_graph(self, k):
+        return reference.knn_graph(self.x, k, metric="cosine")
+
+
+def test_index_source_matches_graph_source(data):
+    x, labels, graph = data
+    y = (labels == 3).astype(int)
+    a = Seals(x, neighbors=graph, k=10, expand="all", seed=1)
+    b = Seals(x, neighbors=FakeIndex(x), k=10, expand="all", seed=1)
+    assert isinstance(b._source, IndexSource)
+    s = seed_ids(y)
+    for sess in (a, b):
+        sess.teach(s, y[s])
+    # near-ties between float32 and float64 distances may swap a neighbour or two
+    overlap = np.intersect1d(a.pool, b.pool).size / max(a.pool.size, b.pool.size)
+    assert overlap > 0.98
+
+
+# ---- the pool ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("expand", ["positives", "all"])
+@pytest.mark.parametrize("strategy", ["max_entropy", "most_likely_positive", "random"])
+def test_pool_matches_recomputation_every_round(data, expand, strategy):
+    x, labels, graph = data
+    y = (labels == 2).astype(int)
+    exclude = np.arange(0, 600, 10)
+    y_seed = seed_ids(np.where(np.isin(np.arange(600), exclude), -1, y))
+    s = Seals(x, neighbors=graph, k=8, expand=expand, strategy=strategy, exclude=exclude, seed=3)
+    s.teach(y_seed, y[y_seed])
+    seen_queries = []
+    for _ in range(6):
+        pool_before = s.pool
+        ids = s.query(20)
+        np.testing.assert_array_equal(ids, s.query(20))  # query does not change the state
+        assert np.unique(ids).size == ids.size
+        assert not np.any(np.isin(ids, exclude))
+        in_pool = np.isin(ids, pool_before)
+        # ids outside the pool only when the pool was too small (random fill)
+        assert in_pool.all() or pool_before.size < 20
+        s.teach(ids, y[ids])
+        seen_queries.append(ids)
+        lab_ids, lab_vals = s.labeled
+        want = expected_pool(graph, s.k_effective, lab_ids, lab_vals, exclude, expand)
+        np.testing.assert_array_equal(s.pool, want)
+        assert not np.any(np.isin(np.concatenate(seen_queries), s.pool))
+        assert s.pool.size <= s.k_effective * s.n_labeled
+    rec = s.history[-1]
+    assert rec.labels == 35 + 6 * 20 == s.n_labeled
+    assert rec.positives == int(y[s.labeled[0]].sum())
+    assert rec.pool_size == s.pool.size
+
+
+def test_candidates_all_is_a_full_scan(data):
+    x, labels, graph = data
+    y = (labels == 4).astype(int)
+    s = Seals(x, candidates="all", seed=0)
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    ids = s.query(15)
+    unl = np.setdiff1d(np.arange(600), ids0)
+    m = LogisticRegression().fit(x[np.sort(ids0)], y[np.sort(ids0)])
+    p = m.predict_proba(x[unl]).astype(np.float32)
+    want = unl[reference.most_uncertain(p, 15, method="entropy")]
+    np.testing.assert_array_equal(ids, want)
+    assert s.pool.size == 600 - ids0.size
+    assert s.fraction_scored == pytest.approx((600 - ids0.size) / 600)
+
+
+def test_knn_with_every_neighbour_equals_full_scan(data):
+    x, labels, _ = data
+    y = (labels == 5).astype(int)
+    graph = exact_knn_graph(x, 599)
+    a = Seals(x, neighbors=graph, k=599, expand="all", seed=2)
+    b = Seals(x, candidates="all", seed=2)
+    ids0 = seed_ids(y)
+    for _ in range(3):
+        for s in (a, b):
+            s.teach(ids0, y[ids0])
+        qa, qb = a.query(25), b.query(25)
+        np.testing.assert_array_equal(qa, qb)
+        ids0 = qa
+
+
+def test_ids_stable_and_history_fields(data):
+    x, labels, graph = data
+    y = (labels == 1).astype(int)
+    test = np.arange(500, 600)
+    s = Seals(x, neighbors=graph, k=10, exclude=test, eval_set=(x[test], y[test]), seed=0)
+    ids0 = seed_ids(np.where(np.arange(600) >= 500, -1, y))
+    s.teach(ids0, y[ids0])
+    s.run(lambda ids: y[ids], budget=95)
+    assert [r.labels for r in s.history] == [35, 95]
+    for r in s.history:
+        assert isinstance(r, RoundRecord)
+        assert set(r.as_dict()) >= {
+            "labels",
+            "positives",
+            "pool_size",
+            "fraction_scored",
+            "average_precision",
+            "recall",
+            "seconds",
+        }
+        assert 0.0 <= r.average_precision <= 1.0
+    assert set(s.history[-1].seconds) == {"index", "training", "scoring", "selection"}
+    assert 0 < s.history[-1].fraction_scored < 1
+
+
+def test_run_stops_when_everything_is_labeled():
+    x, labels = clustered(60, 4, clusters=3)
+    y = (labels == 0).astype(int)
+    s = Seals(x, k=5, expand="all", seed=0)
+    s.teach([int(np.flatnonzero(y)[0]), int(np.flatnonzero(y == 0)[0])], [1, 0])
+    s.run(lambda ids: y[ids], budget=1000, batch_size=25)
+    assert s.n_labeled == 60
+    assert s.query(10).size == 0
+
+
+def test_cold_start_queries_are_random_and_seeded(data):
+    x, _, graph = data
+    a = Seals(x, neighbors=graph, k=5, seed=9)
+    b = Seals(x, neighbors=graph, k=5, seed=9)
+    q = a.query(10)
+    np.testing.assert_array_equal(q, b.query(10))
+    assert np.unique(q).size == 10
+
+
+def test_multiclass_session(data):
+    x, labels, graph = data
+    test = np.arange(0, 600, 5)
+    s = Seals(
+        x,
+        neighbors=graph,
+        k=10,
+        expand="all",
+        positive_label=None,
+        strategy="margin",
+        exclude=test,
+        eval_set=(x[test], labels[test]),
+    )
+    train = np.setdiff1d(np.arange(600), test)
+    first = train[:60]
+    s.teach(first, labels[first])
+    s.run(lambda ids: labels[ids], budget=200, batch_size=40)
+    assert s.n_labeled == 200
+    assert s.history[-1].average_precision > 0.5
+    with pytest.raises(ValueError, match="positive_label"):
+        Seals(x, neighbors=graph, positive_label=None)
+
+
+def test_memmap_and_float16_embeddings(tmp_path, data):
+    x, labels, graph = data
+    path = tmp_path / "x.npy"
+    np.save(path, x.astype(np.float16))
+    mm = np.load(path, mmap_mode="r")
+    y = (labels == 0).astype(int)
+    s = Seals(mm, neighbors=graph, k=10)
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    assert s.query(10).shape == (10,)
+
+
+@pytest.mark.slow  # importing torch takes seconds
+def test_torch_embeddings(data):
+    torch = pytest.importorskip("torch")
+    x, labels, graph = data
+    y = (labels == 0).astype(int)
+    a = Seals(torch.from_numpy(x), neighbors=graph, k=10)
+    b = Seals(x, neighbors=graph, k=10)
+    ids0 = seed_ids(y)
+    a.teach(ids0, y[ids0])
+    b.teach(ids0, y[ids0])
+    np.testing.assert_array_equal(a.query(10), b.query(10))
+
+
+# ---- errors ------------------------------------------------------------------------------------
+def test_teach_errors_leave_the_session_unchanged(data):
+    x, labels, graph = data
+    y = (labels == 0).astype(int)
+    s = Seals(x, neighbors=graph, k=10, exclude=[599], classes=[0, 1])
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    pool = s.pool
+    bad_calls = [
+        (ValueError, "unknown id", [600], [1]),
+        (ValueError, "unknown id", [-1], [1]),
+        (ValueError, "already labeled", [int(ids0[0])], [1]),
+        (ValueError, "twice", [1, 1], [0, 0]),
+        (ValueError, "excluded", [599], [0]),
+        (TypeError, "integers or booleans", [int(np.setdiff1d(np.arange(599), ids0)[0])], [0.5]),
+        (TypeError, "integers or booleans", [int(np.setdiff1d(np.arange(599), ids0)[0])], ["cat"]),
+        (ValueError, "not one of the classes", [int(np.setdiff1d(np.arange(599), ids0)[0])], [7]),
+        (ValueError, "expected 2 labels", [3, 4], [1]),
+        (TypeError, "ids must be integers", [1.5], [1]),
+    ]
+    for exc, msg, ids, labs in bad_calls:
+        with pytest.raises(exc, match=msg):
+            s.teach(ids, labs)
+    assert s.n_labeled == ids0.size
+    np.testing.assert_array_equal(s.pool, pool)
+    assert len(s.history) == 1
+
+
+def test_constructor_errors(data):
+    x, _, graph = data
+    with pytest.raises(ValueError, match="candidates"):
+        Seals(x, neighbors=graph, candidates="some")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="fewer than k"):
+        Seals(x, neighbors=graph, k=31)
+    with pytest.raises(ValueError, match="N=600"):
+        Seals(x, neighbors=graph[:10], k=5)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        Seals(x, neighbors=graph, strategy="best")
+    with pytest.raises(TypeError, match="select"):
+        Seals(x, neighbors=graph, strategy=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="outside"):
+        KnnGraphSource(np.array([[5]]))
+
+
+# ---- strategies ----------------------------------------------------------------------------------
+def _context(x, proba, graph=None, pool=None):
+    return SelectionContext(
+        proba=lambda ids: proba[ids].astype(np.float32),
+        rows=lambda ids: x[ids].astype(np.float32),
+        neighbors=None if graph is None else (lambda ids: graph[ids]),
+        unlabeled=lambda: pool,
+        rng=np.random.default_rng(0),
+        positive_column=1,
+        cache={},
+    )
+
+
+def test_uncertainty_strategies_match_reference():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(3), size=200)
+    x = rng.normal(size=(200, 4))
+    cands = np.sort(rng.choice(200, 80, replace=False))
+    for name, method in [
+        ("max_entropy", "entropy"),
+        ("margin", "margin"),
+        ("least_confidence", "least_confidence"),
+    ]:
+        got = get_strategy(name).select(cands, 10, _context(x, p))
+        want = cands[reference.most_uncertain(p[cands], 10, method=method)]
+        np.testing.assert_array_equal(got, want)
+    got = MostLikelyPositive().select(cands, 10, _context(x, p))
+    np.testing.assert_array_equal(got, cands[np.lexsort((cands, -p[cands, 1]))[:10]])
+
+
+def test_random_strategy_is_seeded():
+    x = np.zeros((50, 2))
+    p = np.full((50, 2), 0.5)
+    a = get_strategy("random").select(np.arange(50), 7, _context(x, p))
+    b = get_strategy("random").select(np.arange(50), 7, _context(x, p))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_information_density_knn_matches_brute_force():
+    x, _ = clustered(150, 6)
+    graph = exact_knn_graph(x, 9)
+    rng = np.random.default_rng(1)
+    p = rng.dirichlet(np.ones(2), size=150)
+    cands = np.arange(0, 150, 2)
+    ctx = _context(x, p, graph)
+    got = InformationDensity(beta=1.0).select(cands, 12, ctx)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    dens = np.array([np.mean((1 + xn[graph[i]] @ xn[i]) / 2) for i in cands])
+    score = reference.entropy(p[cands]) * dens
+    np.testing.assert_array_equal(got, cands[np.lexsort((cands, -score))[:12]])
+    assert len(ctx.cache["knn_density"]) == cands.size  # cached for later rounds
+
+
+def test_information_density_global_quadratic_equals_linear():
+    x, _ = clustered(300, 5)
+    rows = lambda ids: x[ids]  # noqa: E731
+    cands, pool = np.arange(0, 300, 3), np.arange(300)
+    a = global_density(rows, cands, pool, tile=37)
+    b = global_density(rows, cands, pool, quadratic=False)
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    c = ((1 + xn[cands] @ xn.T) / 2).mean(1)
+    np.testing.assert_allclose(a, c, rtol=1e-5)
+    np.testing.assert_allclose(b, c, rtol=1e-5)
+
+
+def test_information_density_sessions(data):
+    x, labels, graph = data
+    y = (labels == 6).astype(int)
+    ids0 = seed_ids(y)
+    for strategy, cand in [
+        (InformationDensity(), "knn"),
+        (InformationDensity(scope="global"), "all"),
+    ]:
+        s = Seals(x, neighbors=graph, k=10, strategy=strategy, candidates=cand)
+        s.teach(ids0, y[ids0])
+        s.run(lambda ids: y[ids], budget=95, batch_size=30)
+        assert s.n_labeled == 95
+
+
+def test_custom_strategy(data):
+    x, labels, graph = data
+    y = (labels == 7).astype(int)
+
+    class Lowest:
+        name = "lowest_id"
+
+        def select(self, candidates, n, context):
+            return candidates[:n]
+
+    s = Seals(x, neighbors=graph, k=10, strategy=Lowest())
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    np.testing.assert_array_equal(s.query(5), s.pool[:5])
+
+    class Broken:
+        name = "broken"
+
+        def select(self, candidates, n, context):
+            return np.array([-5] * n)
+
+    s = Seals(x, neighbors=graph, k=10, strategy=Broken())
+    s.teach(ids0, y[ids0])
+    with pytest.raises(RuntimeError, match="strategy"):
+        s.query(3)
+
+
+# ---- the model and metrics -----------------------------------------------------------------------
+def test_logistic_regression_matches_sklearn():
+    sk = pytest.importorskip("sklearn.linear_model")
+    x, labels = clustered(400, 10, clusters=4)
+    for y in [(labels == 1).astype(int), labels]:
+        ours = LogisticRegression(C=1.0, tol=1e-7, max_iter=500).fit(x, y)
+        theirs = sk.LogisticRegression(C=1.0, tol=1e-8, max_iter=2000).fit(x, y)
+        np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+        np.testing.assert_allclose(ours.predict_proba(x), theirs.predict_proba(x), atol=2e-3)
+
+
+def test_logistic_regression_is_deterministic_and_handles_one_class():
+    x, labels = clustered(200, 6)
+    y = (labels == 0).astype(int)
+    a = LogisticRegression().fit(x, y).predict_proba(x)
+    b = LogisticRegression().fit(x, y).predict_proba(x)
+    np.testing.assert_array_equal(a, b)
+    one = LogisticRegression().fit(x, np.zeros(200, dtype=int))
+    assert one.predict_proba(x[:3]).tolist() == [[1.0], [1.0], [1.0]]
+
+
+def test_average_precision_matches_sklearn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    s = np.round(rng.random(300), 2)  # ties on purpose
+    assert average_precision(y, s) == pytest.approx(metrics.average_precision_score(y, s))
+
+
+def test_sklearn_model_plugs_in(data):
+    sk = pytest.importorskip("sklearn.linear_model")
+    x, labels, graph = data
+    y = (labels == 8).astype(int)
+    s = Seals(x, neighbors=graph, k=10, model=sk.LogisticRegression())
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    assert s.query(10).shape == (10,)
+
+
+def test_docstring_examples():
+    import panning.models
+    import panning.neighbors
+    import panning.seals
+    import panning.seals_cli
+    import panning.strategies
+
+    for mod in (
+        panning.seals,
+        panning.strategies,
+        panning.neighbors,
+        panning.models,
+        panning.seals_cli,
+    ):
+        result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, mod.__name__
+
+
+def test_hnsw_guard_uses_exact_graph_without_it(monkeypatch):
+    if getattr(panning, "HNSWIndex", None) is not None:
+        pytest.skip("this build has panning.HNSWIndex")
+    x, _ = clustered(120, 5)
+    s = Seals(x, k=6)
+    np.testing.assert_array_equal(s._source._graph, exact_knn_graph(x, 100))
+
+
+def test_pool_widens_when_it_runs_dry(data):
+    x, labels, graph = data
+    y = (labels == 9).astype(int)
+    s = Seals(x, neighbors=graph, k=3, max_k=24, min_pool=40, expand="positives", seed=0)
+    assert s.max_k == 24
+    ids0 = seed_ids(y, pos=2, neg=5)
+    s.teach(ids0, y[ids0])
+    widths = [s.k_effective]
+    for _ in range(8):
+        ids = s.query(10)
+        s.teach(ids, y[ids])
+        widths.append(s.k_effective)
+        lab_ids, lab_vals = s.labeled
+        want = expected_pool(graph, s.k_effective, lab_ids, lab_vals, [], "positives")
+        np.testing.assert_array_equal(s.pool, want)
+    assert widths[0] >= 3 and widths[-1] > 3 and widths == sorted(widths)
+    assert widths[-1] <= 24
+    no_widen = Seals(x, neighbors=graph, k=3, max_k=3, expand="positives")
+    no_widen.teach(ids0, y[ids0])
+    assert no_widen.k_effective == 3
+
+
+def test_named_information_density_is_global_on_full_scans(data):
+    x, _, _ = data
+    s = Seals(x, candidates="all", strategy="information_density")
+    assert isinstance(s.strategy, InformationDensity) and s.strategy.scope == "global"
+    assert s._source is None  # no graph needed
