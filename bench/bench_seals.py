@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 import numpy as np
+
 from panning.neighbors import load_or_build_graph
 from panning.seals import Seals
 from panning.seals_cli import simulate_concept, split_test

@@ -9,8 +9,9 @@ from __future__ import annotations
 import doctest
 
 import numpy as np
-import panning
 import pytest
+
+import panning
 from panning import reference
 from panning.models import LogisticRegression
 from panning.neighbors import (

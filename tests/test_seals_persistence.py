@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import pytest
+
 from panning.neighbors import exact_knn_graph
 from panning.seals import Seals
 
