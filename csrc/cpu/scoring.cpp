@@ -139,6 +139,31 @@ inline bool ranks_before(const Candidate& a, const Candidate& b) {
   return a.key > b.key || (a.key == b.key && a.row < b.row);
 }
 
+// The best k candidates seen so far, plus whatever beat the threshold since the last compaction.
+struct TopK {
+  explicit TopK(std::int64_t k) : k(static_cast<std::size_t>(k)) {
+    kept.reserve(std::min<std::size_t>(2 * this->k, std::size_t{1} << 16));
+  }
+
+  void offer(const Candidate& c) {
+    if (full && !ranks_before(c, threshold)) return;
+    kept.push_back(c);
+    if (kept.size() == 2 * k) compact();
+  }
+
+  void compact() {
+    std::nth_element(kept.begin(), kept.begin() + (k - 1), kept.end(), ranks_before);
+    kept.resize(k);
+    threshold = kept[k - 1];  // the k-th best: a candidate must rank before it to matter
+    full = true;
+  }
+
+  std::size_t k;
+  std::vector<Candidate> kept;
+  Candidate threshold{0.0f, 0};
+  bool full = false;
+};
+
 }  // namespace
 
 void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* out,
@@ -157,32 +182,25 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   if (k == 0) return -1;
   const ScoringKernels kernels = active_kernels();
   const int threads = max_threads();
-  // Per-thread bounded heaps: the root is the candidate that ranks last, so a new row is compared
-  // with one value and most rows are rejected without touching the heap.
-  std::vector<std::vector<Candidate>> heaps(threads);
-  for (auto& h : heaps) h.reserve(static_cast<std::size_t>(std::min<std::int64_t>(k, x.rows)));
+  // Per-thread partial top-k: candidates that beat the thread's current k-th best are appended to
+  // a buffer of up to 2k; when it fills, nth_element keeps the best k and the new k-th best becomes
+  // the threshold. Most rows cost one comparison, and each accepted row O(1) amortised work
+  // (a bounded heap would pay O(log k) per accepted row).
+  std::vector<TopK> tops(threads, TopK(k));
   std::vector<std::int64_t> first_bad(threads, std::numeric_limits<std::int64_t>::max());
   std::vector<std::vector<float>> scores(threads, std::vector<float>(kBlockRows));
 
   for_each_block(x, interrupted, [&](int t, std::int64_t r0, std::int64_t r1, float* rowbuf) {
     float* s = scores[t].data();
     kernels.score_block(x, r0, r1, method, from_logits, s, rowbuf);
-    auto& heap = heaps[t];
+    TopK& top = tops[t];
     for (std::int64_t r = r0; r < r1; ++r) {
       const float score = s[r - r0];
       if (score != score) {
         first_bad[t] = std::min(first_bad[t], r);
         continue;
       }
-      const Candidate c{uncertainty_key(method, score), r};
-      if (static_cast<std::int64_t>(heap.size()) < k) {
-        heap.push_back(c);
-        std::push_heap(heap.begin(), heap.end(), ranks_before);
-      } else if (ranks_before(c, heap.front())) {
-        std::pop_heap(heap.begin(), heap.end(), ranks_before);
-        heap.back() = c;
-        std::push_heap(heap.begin(), heap.end(), ranks_before);
-      }
+      top.offer(Candidate{uncertainty_key(method, score), r});
     }
   });
 
@@ -191,12 +209,12 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
 
   std::vector<Candidate> merged;
   if (threads == 1) {
-    merged.swap(heaps[0]);
+    merged.swap(tops[0].kept);
   } else {
     std::size_t total = 0;
-    for (auto& h : heaps) total += h.size();
+    for (auto& tk : tops) total += tk.kept.size();
     merged.reserve(total);
-    for (auto& h : heaps) merged.insert(merged.end(), h.begin(), h.end());
+    for (auto& tk : tops) merged.insert(merged.end(), tk.kept.begin(), tk.kept.end());
   }
   auto kth = merged.begin() + k;
   if (static_cast<std::int64_t>(merged.size()) > k)
