@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "panning's native kernels (private; use the panning package)";
   panning::bindings::bind_build(m);
   panning::bindings::bind_scoring(m);
+  panning::bindings::bind_index(m);
 }
