@@ -9,14 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core, reference
+from .index import FlatIndex, HNSWIndex, knn_graph
 from .scoring import entropy, least_confidence, margin, most_uncertain
 
 __version__: str = _core.build_info()["version"]
 
 __all__ = [
+    "FlatIndex",
+    "HNSWIndex",
     "__version__",
     "build_info",
     "entropy",
+    "knn_graph",
     "least_confidence",
     "margin",
     "most_uncertain",
