@@ -56,7 +56,7 @@ struct FlatIndex::Impl {
   Metric metric;
   std::vector<float> data;  // [size, dim], unit rows for kCosine
   detail::LabelTable labels;
-  mutable std::shared_mutex rw;
+  mutable detail::RwLock rw;
 
   // Rows of x as float32 (normalised for cosine) into dst [x.rows, dim]. Validates first.
   void convert_rows(const MatrixView& x, float* dst, int threads, const char* what) const {
@@ -192,7 +192,7 @@ FlatIndex::~FlatIndex() = default;
 
 void FlatIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
                     const InterruptCheck& interrupted) {
-  std::unique_lock<std::shared_mutex> lock(impl_->rw);
+  std::unique_lock<detail::RwLock> lock(impl_->rw);
   threads = detail::resolve_threads(threads);
   Impl& s = *impl_;
   std::vector<std::int64_t> default_ids;
@@ -213,7 +213,7 @@ void FlatIndex::search(const MatrixView& q, std::int64_t k, const std::int64_t* 
                        std::int64_t n_exclude, int threads, std::int64_t* out_ids,
                        float* out_distances, const InterruptCheck& interrupted) const {
   if (k <= 0) throw std::invalid_argument("k must be positive");
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   threads = detail::resolve_threads(threads);
   const Impl& s = *impl_;
   std::vector<float> queries(static_cast<std::size_t>(q.rows * s.dim));
@@ -225,7 +225,7 @@ void FlatIndex::search(const MatrixView& q, std::int64_t k, const std::int64_t* 
 void FlatIndex::knn_graph(std::int64_t k, int threads, std::int64_t* out_ids, float* out_distances,
                           const InterruptCheck& interrupted) const {
   if (k <= 0) throw std::invalid_argument("k must be positive");
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   threads = detail::resolve_threads(threads);
   const Impl& s = *impl_;
   detail::ExcludeSet none(s.labels, nullptr, 0);
@@ -234,12 +234,12 @@ void FlatIndex::knn_graph(std::int64_t k, int threads, std::int64_t* out_ids, fl
 }
 
 void FlatIndex::labels(std::int64_t* out) const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   std::copy(impl_->labels.labels().begin(), impl_->labels.labels().end(), out);
 }
 
 std::int64_t FlatIndex::size() const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   return impl_->labels.size();
 }
 std::int64_t FlatIndex::dim() const {
@@ -249,7 +249,7 @@ Metric FlatIndex::metric() const {
   return impl_->metric;
 }
 std::size_t FlatIndex::memory_bytes() const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   return impl_->data.capacity() * sizeof(float) + impl_->labels.memory_bytes();
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -67,6 +68,29 @@ class ExceptionCollector {
   std::mutex mutex_;
   std::exception_ptr error_;
   std::atomic<bool> failed_{false};
+};
+
+// Searches share the index, add() takes it alone. std::shared_mutex alone lets a steady stream
+// of searches starve an add (glibc prefers readers); the turnstile makes new searches queue
+// behind a waiting add.
+class RwLock {
+ public:
+  void lock_shared() {
+    {
+      std::lock_guard<std::mutex> wait_for_writers(turnstile_);
+    }
+    rw_.lock_shared();
+  }
+  void unlock_shared() { rw_.unlock_shared(); }
+  void lock() {
+    std::lock_guard<std::mutex> block_new_readers(turnstile_);
+    rw_.lock();
+  }
+  void unlock() { rw_.unlock(); }
+
+ private:
+  std::mutex turnstile_;
+  std::shared_mutex rw_;
 };
 
 // Row r of x as float32 in out[0, x.cols).

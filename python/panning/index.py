@@ -22,6 +22,7 @@ insertions and keeps the vectors inserted so far.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from typing import Any, Literal
@@ -42,6 +43,13 @@ _STORAGES = {"float32": 0, "float16": 1}
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 
 DEFAULT_EF = 64
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _metric_code(metric: str) -> int:
@@ -319,6 +327,8 @@ class HNSWIndex:
         fd, tmp = tempfile.mkstemp(prefix=".panning-index-", suffix=".tmp", dir=directory)
         os.close(fd)
         try:
+            # mkstemp creates 0600; give the file the permissions open() would have given it.
+            os.chmod(tmp, 0o666 & ~_umask())
             self._index.save(tmp)
             os.replace(tmp, path)
         except BaseException:

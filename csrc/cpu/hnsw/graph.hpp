@@ -107,7 +107,7 @@ struct HnswIndex::Impl {
   int max_level = -1;
   detail::LabelTable labels;
 
-  mutable std::shared_mutex rw;  // searches shared, add exclusive
+  mutable detail::RwLock rw;  // searches shared, add exclusive
   mutable VisitedPool visited;
 
   explicit Impl(const HnswParams& params);

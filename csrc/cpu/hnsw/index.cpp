@@ -422,7 +422,7 @@ void HnswIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
                     const InterruptCheck& interrupted) {
   Impl& s = *impl_;
   detail::check_input(x, s.p.dim, "x");
-  std::unique_lock<std::shared_mutex> lock(s.rw);
+  std::unique_lock<detail::RwLock> lock(s.rw);
   threads = detail::resolve_threads(threads);
   const DistanceKernels& kern = distance_kernels();
   const std::int64_t n = x.rows;
@@ -500,7 +500,7 @@ void HnswIndex::search(const MatrixView& q, std::int64_t k, int ef, const std::i
   const Impl& s = *impl_;
   if (k <= 0) throw std::invalid_argument("k must be positive");
   detail::check_input(q, s.p.dim, "queries");
-  std::shared_lock<std::shared_mutex> lock(s.rw);
+  std::shared_lock<detail::RwLock> lock(s.rw);
   threads = detail::resolve_threads(threads);
   const DistanceKernels& kern = distance_kernels();
   const Distance dist(s.p, kern);
@@ -528,7 +528,7 @@ void HnswIndex::knn_graph(std::int64_t k, int ef, int threads, std::int64_t* out
                           float* out_distances, const InterruptCheck& interrupted) const {
   const Impl& s = *impl_;
   if (k <= 0) throw std::invalid_argument("k must be positive");
-  std::shared_lock<std::shared_mutex> lock(s.rw);
+  std::shared_lock<detail::RwLock> lock(s.rw);
   threads = detail::resolve_threads(threads);
   const Distance dist(s.p, distance_kernels());
   Graph graph(const_cast<Impl&>(s), dist);
@@ -544,23 +544,23 @@ void HnswIndex::knn_graph(std::int64_t k, int ef, int threads, std::int64_t* out
 }
 
 void HnswIndex::labels(std::int64_t* out) const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   std::copy(impl_->labels.labels().begin(), impl_->labels.labels().end(), out);
 }
 
 std::int64_t HnswIndex::size() const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   return impl_->count;
 }
 const HnswParams& HnswIndex::params() const {
   return impl_->p;
 }
 std::size_t HnswIndex::memory_bytes() const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   return impl_->memory_bytes();
 }
 int HnswIndex::max_level() const {
-  std::shared_lock<std::shared_mutex> lock(impl_->rw);
+  std::shared_lock<detail::RwLock> lock(impl_->rw);
   return impl_->max_level;
 }
 

@@ -107,7 +107,7 @@ class Reader {
 
 void HnswIndex::save(const std::string& path) const {
   const Impl& s = *impl_;
-  std::shared_lock<std::shared_mutex> lock(s.rw);
+  std::shared_lock<detail::RwLock> lock(s.rw);
   File file;
   file.f = std::fopen(path.c_str(), "wb");
   if (!file.f) throw std::runtime_error("cannot open '" + path + "' for writing");
