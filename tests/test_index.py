@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import os
 import pathlib
+import signal
 import threading
 
 import numpy as np
@@ -353,6 +354,26 @@ def test_add_beside_searches_is_safe():
     for t in threads:
         t.join()
     assert not errors and len(index) == 6000
+
+
+def test_ctrl_c_stops_a_long_add_cleanly():
+    x = clustered(40_000, 16, seed=40)
+    index = panning.HNSWIndex(16, ef_construction=400)
+    timer = threading.Timer(0.3, lambda: signal.raise_signal(signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            index.add(x)
+    finally:
+        timer.cancel()
+    # The chunks inserted before the interrupt stay, with their ids; the rest is forgotten.
+    n = len(index)
+    assert 0 < n < 40_000 and n % 4096 == 0
+    np.testing.assert_array_equal(index.ids, np.arange(n))
+    ids, _ = index.search(x[:5], 1)
+    np.testing.assert_array_equal(ids[:, 0], np.arange(5))
+    index.add(x[n : n + 100])  # and it keeps working
+    assert len(index) == n + 100
 
 
 # ---- kNN graphs ---------------------------------------------------------------------------------
