@@ -342,6 +342,10 @@ def test_add_beside_searches_is_safe():
             while not stop.is_set():
                 ids, dist = index.search(x[:50], 5)
                 assert ((ids >= 0) & (ids < 6000)).all() and np.isfinite(dist).all()
+                # Calls that wait for the add must not hold the GIL meanwhile (deadlock).
+                n = len(index)
+                assert len(index.ids) >= n and index.memory_bytes() > 0
+                assert index.knn_graph(2)[0].shape[0] >= n
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 

@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "bindings.hpp"
 #include "panning/hnsw.hpp"
@@ -34,6 +35,25 @@ const std::int64_t* ids_pointer(const std::optional<Ids>& ids, std::int64_t n, c
 std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
   return {Ids({rows, k}), Dists({rows, k})};
 }
+
+// Hands a vector to numpy without copying: the array owns it through a capsule.
+template <class T>
+py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, owned->data(), free_when_done);
+}
+
+std::pair<py::array, py::array> adopt_result(SearchResult&& r, std::int64_t k) {
+  const auto rows =
+      static_cast<py::ssize_t>(k > 0 ? r.ids.size() / static_cast<std::size_t>(k) : 0);
+  return {adopt(std::move(r.ids), {rows, static_cast<py::ssize_t>(k)}),
+          adopt(std::move(r.distances), {rows, static_cast<py::ssize_t>(k)})};
+}
+
+// Methods that take no Python objects may block on the index lock while an add() runs; they
+// must not hold the GIL then, or the add's interrupt check (which takes the GIL) deadlocks.
+using release_gil = py::call_guard<py::gil_scoped_release>;
 
 }  // namespace
 
@@ -83,22 +103,20 @@ void bind_index(py::module_& m) {
           "knn_graph",
           [](const cpu::HnswIndex& self, std::int64_t k, int ef, int threads) {
             if (k <= 0) throw py::value_error("k must be positive");
-            auto out = result_arrays(self.size(), k);
-            std::int64_t* oi = out.first.mutable_data();
-            float* od = out.second.mutable_data();
-            without_gil([&] { self.knn_graph(k, ef, threads, oi, od, python_interrupt_check()); });
-            return out;
+            SearchResult r = without_gil(
+                [&] { return self.knn_graph(k, ef, threads, python_interrupt_check()); });
+            return adopt_result(std::move(r), k);
           },
           py::arg("k"), py::arg("ef"), py::arg("threads"))
       .def("labels",
            [](const cpu::HnswIndex& self) {
-             Ids out(self.size());
-             self.labels(out.mutable_data());
-             return out;
+             std::vector<std::int64_t> l = without_gil([&] { return self.labels(); });
+             const auto n = static_cast<py::ssize_t>(l.size());
+             return adopt(std::move(l), {n});
            })
-      .def("size", &cpu::HnswIndex::size)
-      .def("memory_bytes", &cpu::HnswIndex::memory_bytes)
-      .def("max_level", &cpu::HnswIndex::max_level)
+      .def("size", &cpu::HnswIndex::size, release_gil())
+      .def("memory_bytes", &cpu::HnswIndex::memory_bytes, release_gil())
+      .def("max_level", &cpu::HnswIndex::max_level, release_gil())
       .def_property_readonly("dim", [](const cpu::HnswIndex& s) { return s.params().dim; })
       .def_property_readonly("metric",
                              [](const cpu::HnswIndex& s) { return metric_name(s.params().metric); })
@@ -156,21 +174,19 @@ void bind_index(py::module_& m) {
           "knn_graph",
           [](const cpu::FlatIndex& self, std::int64_t k, int threads) {
             if (k <= 0) throw py::value_error("k must be positive");
-            auto out = result_arrays(self.size(), k);
-            std::int64_t* oi = out.first.mutable_data();
-            float* od = out.second.mutable_data();
-            without_gil([&] { self.knn_graph(k, threads, oi, od, python_interrupt_check()); });
-            return out;
+            SearchResult r =
+                without_gil([&] { return self.knn_graph(k, threads, python_interrupt_check()); });
+            return adopt_result(std::move(r), k);
           },
           py::arg("k"), py::arg("threads"))
       .def("labels",
            [](const cpu::FlatIndex& self) {
-             Ids out(self.size());
-             self.labels(out.mutable_data());
-             return out;
+             std::vector<std::int64_t> l = without_gil([&] { return self.labels(); });
+             const auto n = static_cast<py::ssize_t>(l.size());
+             return adopt(std::move(l), {n});
            })
-      .def("size", &cpu::FlatIndex::size)
-      .def("memory_bytes", &cpu::FlatIndex::memory_bytes)
+      .def("size", &cpu::FlatIndex::size, release_gil())
+      .def("memory_bytes", &cpu::FlatIndex::memory_bytes, release_gil())
       .def_property_readonly("dim", &cpu::FlatIndex::dim)
       .def_property_readonly("metric",
                              [](const cpu::FlatIndex& s) { return metric_name(s.metric()); });

@@ -222,20 +222,24 @@ void FlatIndex::search(const MatrixView& q, std::int64_t k, const std::int64_t* 
   s.search_rows(queries.data(), q.rows, k, ex, -1, threads, out_ids, out_distances, interrupted);
 }
 
-void FlatIndex::knn_graph(std::int64_t k, int threads, std::int64_t* out_ids, float* out_distances,
-                          const InterruptCheck& interrupted) const {
+SearchResult FlatIndex::knn_graph(std::int64_t k, int threads,
+                                  const InterruptCheck& interrupted) const {
   if (k <= 0) throw std::invalid_argument("k must be positive");
   std::shared_lock<detail::RwLock> lock(impl_->rw);
   threads = detail::resolve_threads(threads);
   const Impl& s = *impl_;
+  SearchResult out;
+  out.ids.resize(static_cast<std::size_t>(s.labels.size() * k));
+  out.distances.resize(out.ids.size());
   detail::ExcludeSet none(s.labels, nullptr, 0);
-  s.search_rows(s.data.data(), s.labels.size(), k, none, 0, threads, out_ids, out_distances,
-                interrupted);
+  s.search_rows(s.data.data(), s.labels.size(), k, none, 0, threads, out.ids.data(),
+                out.distances.data(), interrupted);
+  return out;
 }
 
-void FlatIndex::labels(std::int64_t* out) const {
+std::vector<std::int64_t> FlatIndex::labels() const {
   std::shared_lock<detail::RwLock> lock(impl_->rw);
-  std::copy(impl_->labels.labels().begin(), impl_->labels.labels().end(), out);
+  return impl_->labels.labels();
 }
 
 std::int64_t FlatIndex::size() const {

@@ -524,11 +524,16 @@ void HnswIndex::search(const MatrixView& q, std::int64_t k, int ef, const std::i
     throw std::invalid_argument("queries row " + std::to_string(bad.load()) + " holds NaN or inf");
 }
 
-void HnswIndex::knn_graph(std::int64_t k, int ef, int threads, std::int64_t* out_ids,
-                          float* out_distances, const InterruptCheck& interrupted) const {
+SearchResult HnswIndex::knn_graph(std::int64_t k, int ef, int threads,
+                                  const InterruptCheck& interrupted) const {
   const Impl& s = *impl_;
   if (k <= 0) throw std::invalid_argument("k must be positive");
   std::shared_lock<detail::RwLock> lock(s.rw);
+  SearchResult out;
+  out.ids.resize(static_cast<std::size_t>(s.count * k));
+  out.distances.resize(static_cast<std::size_t>(s.count * k));
+  std::int64_t* out_ids = out.ids.data();
+  float* out_distances = out.distances.data();
   threads = detail::resolve_threads(threads);
   const Distance dist(s.p, distance_kernels());
   Graph graph(const_cast<Impl&>(s), dist);
@@ -541,11 +546,12 @@ void HnswIndex::knn_graph(std::int64_t k, int ef, int threads, std::int64_t* out
                     out_distances + i * k);
       },
       [](std::int64_t) {});
+  return out;
 }
 
-void HnswIndex::labels(std::int64_t* out) const {
+std::vector<std::int64_t> HnswIndex::labels() const {
   std::shared_lock<detail::RwLock> lock(impl_->rw);
-  std::copy(impl_->labels.labels().begin(), impl_->labels.labels().end(), out);
+  return impl_->labels.labels();
 }
 
 std::int64_t HnswIndex::size() const {

@@ -65,11 +65,13 @@ class HnswIndex {
 
   // Approximate kNN graph of the stored vectors: row i (insertion order) lists the labels of the
   // k nearest other stored vectors, found by an HNSW search for k + 1 that drops the node itself.
-  void knn_graph(std::int64_t k, int ef, int threads, std::int64_t* out_ids, float* out_distances,
-                 const InterruptCheck& interrupted = {}) const;
+  // Rows follow insertion order; the result is sized under the index's lock, so an add() racing
+  // with this call cannot make it write out of bounds.
+  SearchResult knn_graph(std::int64_t k, int ef, int threads,
+                         const InterruptCheck& interrupted = {}) const;
 
-  // Labels in insertion order (size() of them).
-  void labels(std::int64_t* out) const;
+  // Labels in insertion order.
+  std::vector<std::int64_t> labels() const;
 
   std::int64_t size() const;
   const HnswParams& params() const;
@@ -100,9 +102,8 @@ class FlatIndex {
               std::int64_t n_exclude, int threads, std::int64_t* out_ids, float* out_distances,
               const InterruptCheck& interrupted = {}) const;
   // Exact kNN graph of the stored vectors (row i: the k nearest other stored vectors).
-  void knn_graph(std::int64_t k, int threads, std::int64_t* out_ids, float* out_distances,
-                 const InterruptCheck& interrupted = {}) const;
-  void labels(std::int64_t* out) const;
+  SearchResult knn_graph(std::int64_t k, int threads, const InterruptCheck& interrupted = {}) const;
+  std::vector<std::int64_t> labels() const;
   std::int64_t size() const;
   std::int64_t dim() const;
   Metric metric() const;
