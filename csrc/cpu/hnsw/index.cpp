@@ -12,7 +12,6 @@
 #include <cstring>
 #include <functional>
 #include <limits>
-#include <queue>
 #include <utility>
 
 #include "graph.hpp"
@@ -50,8 +49,29 @@ using detail::ExceptionCollector;
 namespace {
 
 using Hit = std::pair<float, std::uint32_t>;  // (distance, internal id)
-using MaxHeap = std::priority_queue<Hit>;
-using MinHeap = std::priority_queue<Hit, std::vector<Hit>, std::greater<Hit>>;
+// A binary heap over a workspace vector, so searches allocate nothing once warm.
+template <class Compare>
+class Heap {
+ public:
+  explicit Heap(std::vector<Hit>& storage) : v_(storage) { v_.clear(); }
+  bool empty() const { return v_.empty(); }
+  std::size_t size() const { return v_.size(); }
+  const Hit& top() const { return v_.front(); }
+  void emplace(float d, std::uint32_t id) {
+    v_.emplace_back(d, id);
+    std::push_heap(v_.begin(), v_.end(), Compare());
+  }
+  void pop() {
+    std::pop_heap(v_.begin(), v_.end(), Compare());
+    v_.pop_back();
+  }
+  const std::vector<Hit>& items() const { return v_; }
+
+ private:
+  std::vector<Hit>& v_;
+};
+using MaxHeap = Heap<std::less<Hit>>;     // worst result on top
+using MinHeap = Heap<std::greater<Hit>>;  // closest candidate on top
 
 constexpr std::int64_t kInsertChunk = 4096;  // insertions between interrupt checks
 constexpr std::int64_t kSearchChunk = 8192;  // queries between interrupt checks
@@ -103,14 +123,15 @@ struct Distance {
 // Scratch space of one thread for one operation.
 struct Workspace {
   std::vector<float> query, a, b;
-  std::vector<std::uint32_t> list;
-  std::vector<Hit> hits, selected;
+  std::vector<std::uint32_t> list, todo;
+  std::vector<Hit> hits, selected, top_storage, candidate_storage;
   std::unique_ptr<VisitedList> visited;
   Workspace(std::int64_t dim, int max_links0)
       : query(static_cast<std::size_t>(dim)),
         a(static_cast<std::size_t>(dim)),
         b(static_cast<std::size_t>(dim)),
-        list(static_cast<std::size_t>(max_links0) + 1) {}
+        list(static_cast<std::size_t>(max_links0) + 1),
+        todo(static_cast<std::size_t>(max_links0) + 1) {}
 };
 
 class Graph {
@@ -137,6 +158,11 @@ class Graph {
       return ws.list.data() + 1;
     else
       return s_.links(id, level) + 1;
+  }
+
+  void prefetch_vector(std::uint32_t id) const {
+    const char* v = static_cast<const char*>(s_.vec(id));
+    for (std::size_t off = 0; off < s_.vector_bytes; off += 64) PANNING_PREFETCH(v + off);
   }
 
   // Greedy walk on one upper level: moves to the closest neighbour until none is closer.
@@ -166,8 +192,8 @@ class Graph {
                     const detail::ExcludeSet* exclude, Workspace& ws) const {
     VisitedList& vis = *ws.visited;
     vis.begin(static_cast<std::size_t>(s_.capacity));
-    MaxHeap top;
-    MinHeap candidates;
+    MaxHeap top(ws.top_storage);
+    MinHeap candidates(ws.candidate_storage);
     const bool filter = exclude && exclude->any();
     float bound = std::numeric_limits<float>::infinity();
     if (!filter || !exclude->excluded(ep)) {
@@ -182,20 +208,24 @@ class Graph {
       candidates.pop();
       const std::uint32_t n = read_links<kLocked>(c.second, level, ws);
       const std::uint32_t* l = list_ptr<kLocked>(c.second, level, ws);
-      if (n > 0) {
-        PANNING_PREFETCH(&vis.tags[l[0]]);
-        PANNING_PREFETCH(s_.vec(l[0]));
-      }
+      // Two passes: first keep the unvisited neighbours and start fetching their vectors, so
+      // that the memory latencies overlap; then compute distances, fetching the whole next
+      // vector while the current one is being read.
+      std::uint32_t* todo = ws.todo.data();
+      std::uint32_t pending = 0;
       for (std::uint32_t i = 0; i < n; ++i) {
-        const std::uint32_t id = l[i];
-        if (i + 1 < n) {
-          PANNING_PREFETCH(&vis.tags[l[i + 1]]);
-          PANNING_PREFETCH(s_.vec(l[i + 1]));
-        }
-        if (vis.test_and_set(id)) continue;
+        if (i + 1 < n) PANNING_PREFETCH(&vis.tags[l[i + 1]]);
+        if (vis.test_and_set(l[i])) continue;
+        todo[pending++] = l[i];
+        PANNING_PREFETCH(s_.vec(l[i]));
+      }
+      for (std::uint32_t j = 0; j < pending; ++j) {
+        const std::uint32_t id = todo[j];
+        if (j + 1 < pending) prefetch_vector(todo[j + 1]);
         const float d = dist_(q, s_.vec(id));
         if (static_cast<std::int64_t>(top.size()) < ef || d < bound) {
           candidates.emplace(d, id);
+          PANNING_PREFETCH(s_.links(candidates.top().second, level));
           if (!filter || !exclude->excluded(id)) {
             top.emplace(d, id);
             if (static_cast<std::int64_t>(top.size()) > ef) top.pop();
@@ -204,11 +234,7 @@ class Graph {
         }
       }
     }
-    ws.hits.clear();
-    while (!top.empty()) {
-      ws.hits.push_back(top.top());
-      top.pop();
-    }
+    ws.hits.assign(top.items().begin(), top.items().end());
   }
 
   // The paper's heuristic neighbour selection (Alg. 4, without extending or keeping pruned
