@@ -3,6 +3,7 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <string>
 
@@ -70,6 +71,7 @@ auto without_gil(Body&& body) -> decltype(body()) {
 }
 
 void bind_build(py::module_& m);
+void bind_index(py::module_& m);
 void bind_scoring(py::module_& m);
 void bind_frontier(py::module_& m);
 

@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
   panning::bindings::bind_build(m);
   panning::bindings::bind_scoring(m);
   panning::bindings::bind_frontier(m);
+  panning::bindings::bind_index(m);
 }

@@ -10,16 +10,20 @@ from typing import Any
 
 from . import _core, reference, svp
 from .frontier import Frontier
+from .index import FlatIndex, HNSWIndex, knn_graph
 from .scoring import entropy, least_confidence, margin, most_uncertain
 from .seals import Seals
 
 __version__: str = _core.build_info()["version"]
 
 __all__ = [
+    "FlatIndex",
     "Frontier",
+    "HNSWIndex",
     "__version__",
     "build_info",
     "entropy",
+    "knn_graph",
     "least_confidence",
     "margin",
     "most_uncertain",

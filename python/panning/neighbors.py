@@ -301,8 +301,12 @@ def _build_default_graph(embeddings: Any, k: int, *, metric: str, progress: bool
     hnsw = getattr(panning, "HNSWIndex", None)
     if hnsw is not None:
         n, d = _shape(embeddings)
-        index = hnsw(d, metric=metric)
+        # Built on one thread: a parallel HNSW build depends on scheduling, and Seals.resume
+        # rebuilds this graph and checks it is the one the session was made with. Searches are
+        # independent per query, so the kNN-graph pass runs on every thread and stays exact.
+        index = hnsw(d, metric=metric, threads=1)
         index.add(rows_as_float32(embeddings, np.arange(n)))
+        index.threads = None
         ids, _ = index.knn_graph(k)
         return np.asarray(ids, dtype=np.int64)
     return exact_knn_graph(embeddings, k, metric=metric, progress=progress)

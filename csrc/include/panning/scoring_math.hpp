@@ -75,9 +75,9 @@ PANNING_HD float half_bits_to_float(std::uint16_t h) {
 }
 
 // ---- exp / log ----------------------------------------------------------------------------------
-// Branch-free Cephes-style range reduction with short polynomials (error ~1e-7 on their domain). They are written
-// with selects only so that GCC vectorises the loops that call them under `#pragma omp simd` on
-// every ISA; the CUDA kernels use the device's expf/logf instead.
+// Branch-free Cephes-style range reduction with short polynomials (error ~1e-7 on their domain).
+// They are written with selects only so that GCC vectorises the loops that call them under `#pragma
+// omp simd` on every ISA; the CUDA kernels use the device's expf/logf instead.
 
 // exp(x) for x in [kExpFloor, 0]; callers clamp (see score_exp). exp(kExpFloor) ~ 1.2e-38 is
 // negligible next to the sums it enters (every softmax sum is >= 1). Neither the clamp nor an

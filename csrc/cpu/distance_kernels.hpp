@@ -1,0 +1,66 @@
+// Per-ISA distance kernels behind panning's HNSW and flat indexes. distance_kernels.inc is
+// compiled once per instruction set (distance_generic.cpp, distance_avx2.cpp,
+// distance_avx512.cpp, each with its own flags) and distance.cpp picks one table at run time.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+namespace panning::cpu {
+
+struct DistanceKernels {
+  const char* name;
+  // <a, b> and |a - b|^2 of two float32 vectors of length d.
+  float (*dot_f32)(const float* a, const float* b, std::int64_t d);
+  float (*l2_f32)(const float* a, const float* b, std::int64_t d);
+  // The same with b stored as IEEE half (bits), accumulated in float32.
+  float (*dot_f16)(const float* a, const std::uint16_t* b, std::int64_t d);
+  float (*l2_f16)(const float* a, const std::uint16_t* b, std::int64_t d);
+  // Register-blocked tiles for brute force: out[i * 4 + j] = f(a_i, b_j) for the 4 rows a_i at
+  // a + i * lda and the 4 rows b_j at b + j * ldb. Each loaded chunk feeds four FMAs.
+  void (*dot_4x4)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb,
+                  std::int64_t d, float* out);
+  void (*l2_4x4)(const float* a, std::int64_t lda, const float* b, std::int64_t ldb, std::int64_t d,
+                 float* out);
+  // Conversions between float32 and IEEE half bits (round to nearest even).
+  void (*half_to_float)(const std::uint16_t* src, std::int64_t n, float* dst);
+  void (*float_to_half)(const float* src, std::int64_t n, std::uint16_t* dst);
+};
+
+DistanceKernels distance_kernels_generic();
+#if defined(PANNING_HAVE_X86_SIMD)
+DistanceKernels distance_kernels_avx2();
+DistanceKernels distance_kernels_avx512();
+#endif
+
+// The table in use (the best level this CPU runs, unless PANNING_SIMD or
+// set_distance_simd_level() chose another).
+const DistanceKernels& distance_kernels();
+
+// binary32 -> binary16 bits, round to nearest even; overflow becomes inf. The portable twin of
+// F16C's vcvtps2ph.
+inline std::uint16_t float_to_half_bits(float f) {
+  std::uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const std::uint32_t sign = (x >> 16) & 0x8000u;
+  const std::uint32_t absx = x & 0x7fffffffu;
+  if (absx >= 0x7f800000u)  // inf or NaN (quiet)
+    return static_cast<std::uint16_t>(sign | 0x7c00u |
+                                      (absx > 0x7f800000u ? 0x200u | ((absx >> 13) & 0x3ffu) : 0u));
+  if (absx >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // rounds to inf
+  if (absx < 0x38800000u) {
+    // Below the smallest normal half (2^-14): the result is round(|f| * 2^24) in units of 2^-24;
+    // the scaling is exact, and adding/subtracting 2^23 rounds to nearest even.
+    float a;
+    std::memcpy(&a, &absx, sizeof a);
+    const float scaled = a * 16777216.0f;
+    const float rounded = (scaled + 8388608.0f) - 8388608.0f;
+    return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(rounded));
+  }
+  std::uint32_t h = (((absx >> 23) - 112u) << 10) | ((absx >> 13) & 0x3ffu);
+  const std::uint32_t rest = absx & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) ++h;  // a carry correctly bumps the exponent
+  return static_cast<std::uint16_t>(sign | h);
+}
+
+}  // namespace panning::cpu

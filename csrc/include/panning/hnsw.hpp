@@ -1,0 +1,124 @@
+// Nearest-neighbour indexes on the CPU: an HNSW graph (Malkov & Yashunin, 2018) and its exact
+// twin, a flat index searched by blocked brute force, plus kNN-graph construction.
+//
+// Plain pointers, sizes and MatrixViews only: no Python and no CUDA types. Distances follow
+// hnswlib's conventions: kL2 is the squared Euclidean distance, kIP is 1 - <a, b>, kCosine is
+// 1 - cos(a, b) (vectors are normalised on insert and on query, then kIP is used).
+//
+// Thread safety: any number of threads may search one index at once; add() takes the index
+// exclusively (searches wait for it and it waits for them), so a search never sees storage that
+// is being grown or links that are half written.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "panning/common.hpp"
+#include "panning/scoring.hpp"  // Interrupted, InterruptCheck
+
+namespace panning {
+
+enum class Metric : int { kL2 = 0, kIP = 1, kCosine = 2 };
+enum class Storage : int { kFloat32 = 0, kFloat16 = 1 };
+
+const char* metric_name(Metric m);
+const char* storage_name(Storage s);
+
+// Results of a batch search: row-major [nq, k]; missing results are id -1, distance +inf.
+struct SearchResult {
+  std::vector<std::int64_t> ids;
+  std::vector<float> distances;
+};
+
+struct HnswParams {
+  std::int64_t dim = 0;
+  Metric metric = Metric::kL2;
+  Storage storage = Storage::kFloat32;
+  int M = 16;                 // links per node on the upper levels (2 * M on level 0)
+  int ef_construction = 200;  // candidate list size while inserting
+  std::uint64_t seed = 0;     // level generation is a hash of (seed, node number)
+};
+
+namespace cpu {
+
+class HnswIndex {
+ public:
+  explicit HnswIndex(const HnswParams& params);
+  ~HnswIndex();
+  HnswIndex(const HnswIndex&) = delete;
+  HnswIndex& operator=(const HnswIndex&) = delete;
+
+  // Inserts the rows of x (float32 or float16, x.cols == dim) under the labels `ids` (nullptr:
+  // consecutive from size()). threads <= 0 means all OpenMP threads. Refuses duplicates and
+  // non-finite values before changing anything (std::invalid_argument). When interrupted, the
+  // rows inserted so far stay in the index and Interrupted is thrown.
+  void add(const MatrixView& x, const std::int64_t* ids, int threads,
+           const InterruptCheck& interrupted = {});
+
+  // k nearest stored vectors of each query row, nearest first (ties: lower insertion order).
+  // ef < k is raised to k. `exclude` (sorted or not, unknown labels ignored) never appears.
+  void search(const MatrixView& q, std::int64_t k, int ef, const std::int64_t* exclude,
+              std::int64_t n_exclude, int threads, std::int64_t* out_ids, float* out_distances,
+              const InterruptCheck& interrupted = {}) const;
+
+  // Approximate kNN graph of the stored vectors: row i (insertion order) lists the labels of the
+  // k nearest other stored vectors, found by an HNSW search for k + 1 that drops the node itself.
+  // Rows follow insertion order; the result is sized under the index's lock, so an add() racing
+  // with this call cannot make it write out of bounds.
+  SearchResult knn_graph(std::int64_t k, int ef, int threads,
+                         const InterruptCheck& interrupted = {}) const;
+
+  // Labels in insertion order.
+  std::vector<std::int64_t> labels() const;
+
+  std::int64_t size() const;
+  const HnswParams& params() const;
+  std::size_t memory_bytes() const;
+  int max_level() const;
+
+  // Versioned binary file with a checksum; load() throws std::invalid_argument on truncated,
+  // corrupted, foreign or newer files and std::runtime_error on I/O errors.
+  void save(const std::string& path) const;
+  static std::unique_ptr<HnswIndex> load(const std::string& path);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+class FlatIndex {
+ public:
+  FlatIndex(std::int64_t dim, Metric metric);
+  ~FlatIndex();
+  FlatIndex(const FlatIndex&) = delete;
+  FlatIndex& operator=(const FlatIndex&) = delete;
+
+  void add(const MatrixView& x, const std::int64_t* ids, int threads,
+           const InterruptCheck& interrupted = {});
+  void search(const MatrixView& q, std::int64_t k, const std::int64_t* exclude,
+              std::int64_t n_exclude, int threads, std::int64_t* out_ids, float* out_distances,
+              const InterruptCheck& interrupted = {}) const;
+  // Exact kNN graph of the stored vectors (row i: the k nearest other stored vectors).
+  SearchResult knn_graph(std::int64_t k, int threads, const InterruptCheck& interrupted = {}) const;
+  std::vector<std::int64_t> labels() const;
+  std::int64_t size() const;
+  std::int64_t dim() const;
+  Metric metric() const;
+  std::size_t memory_bytes() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The instruction set of the distance kernels: "avx512", "avx2" or "generic".
+const char* distance_simd_level();
+// Forces a level (tests compare every variant). False when unknown or unsupported here.
+bool set_distance_simd_level(const char* level);
+
+}  // namespace cpu
+}  // namespace panning
