@@ -2,7 +2,7 @@
 # The one GPU command: builds panning with CUDA for the GPU it finds, runs every GPU test, the GPU
 # benchmarks and compute-sanitizer (memcheck + racecheck) on the CUDA kernels. Results go to $OUT
 # (default bench/results/gpu): build.log, gpu_tests.log, bench_scoring_gpu.{jsonl,md},
-# sanitizer.log. Exit status is non-zero if any step failed.
+# bench_frontier_gpu.jsonl, sanitizer.log. Exit status is non-zero if any step failed.
 #
 #   bash bench/gpu_check.sh                 # everything
 #   GPU_CHECK_STEPS="tests bench" bash bench/gpu_check.sh
@@ -43,16 +43,20 @@ if has bench; then
   "$PY" bench/bench_scoring.py --device cuda --json "$OUT/bench_scoring_gpu.jsonl" \
     --markdown "$OUT/bench_scoring_gpu.md" >/dev/null || status=1
   cat "$OUT/bench_scoring_gpu.md"
+  rm -f "$OUT/bench_frontier_gpu.jsonl"
+  "$PY" bench/bench_frontier.py --device cuda --json "$OUT/bench_frontier_gpu.jsonl" | tail -10 ||
+    status=1
 fi
 
 if has sanitizer; then
   # The caching allocator would hide out-of-bounds accesses inside its pools.
   export PYTORCH_NO_CUDA_MEMORY_CACHING=1
-  sel="test_torch_cuda_matches_reference and (1000-17 or 40-5000 or 7-2) or layouts or most_uncertain_is_exact and 5000 or ties"
+  sel="test_torch_cuda_matches_reference and (1000-17 or 40-5000 or 7-2) or layouts or most_uncertain_is_exact and 5000 or ties or frontier"
   for tool in memcheck racecheck; do
     step "compute-sanitizer $tool"
     compute-sanitizer --tool "$tool" --error-exitcode 99 --print-limit 20 \
-      "$PY" -m pytest tests/test_scoring_gpu.py -q -p no:cacheprovider -k "$sel" \
+      "$PY" -m pytest tests/test_scoring_gpu.py tests/test_frontier_gpu.py -q -p no:cacheprovider \
+      -k "$sel" \
       >>"$OUT/sanitizer.log" 2>&1
     rc=$?
     echo "$tool exit $rc" | tee -a "$OUT/sanitizer.log"
