@@ -11,7 +11,6 @@ import doctest
 import numpy as np
 import pytest
 
-import panning
 from panning import reference
 from panning.models import LogisticRegression
 from panning.neighbors import (

@@ -7,12 +7,14 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "scoring_kernels.hpp"
+#include "simd_dispatch.hpp"
 
 #if PANNING_WITH_OPENMP
 #include <omp.h>
@@ -39,54 +41,21 @@ int thread_id() {
 
 // ---- runtime dispatch ---------------------------------------------------------------------------
 
-struct Level {
-  const char* name;
-  ScoringKernels (*make)();
-  bool (*supported)();
+const SimdLevel<ScoringKernels> kLevels[] = {
+#if defined(PANNING_HAVE_X86_SIMD)
+    {"avx512", &scoring_kernels_avx512, &cpu_has_avx512},
+    {"avx2", &scoring_kernels_avx2, &cpu_has_avx2},
+#endif
+    {"generic", &scoring_kernels_generic, &cpu_always},
 };
 
-bool always() {
-  return true;
-}
-#if defined(PANNING_HAVE_X86_SIMD)
-bool has_avx2() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-         __builtin_cpu_supports("f16c");
-}
-bool has_avx512() {
-  return has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq");
-}
-#endif
-
-const Level kLevels[] = {
-#if defined(PANNING_HAVE_X86_SIMD)
-    {"avx512", &scoring_kernels_avx512, &has_avx512},
-    {"avx2", &scoring_kernels_avx2, &has_avx2},
-#endif
-    {"generic", &scoring_kernels_generic, &always},
-};
-
-const Level* find_level(const char* name) {
-  for (const Level& l : kLevels)
-    if (std::strcmp(l.name, name) == 0) return &l;
-  return nullptr;
+SimdDispatch<ScoringKernels, std::size(kLevels)>& dispatch() {
+  static SimdDispatch<ScoringKernels, std::size(kLevels)> d(kLevels);
+  return d;
 }
 
-// The best supported level, unless PANNING_SIMD names a supported one.
-ScoringKernels initial_kernels() {
-  if (const char* env = std::getenv("PANNING_SIMD")) {
-    const Level* l = find_level(env);
-    if (l && l->supported()) return l->make();
-  }
-  for (const Level& l : kLevels)
-    if (l.supported()) return l.make();
-  return scoring_kernels_generic();
-}
-
-ScoringKernels& active_kernels() {
-  static ScoringKernels k = initial_kernels();
-  return k;
+const ScoringKernels& active_kernels() {
+  return dispatch().active();
 }
 
 // ---- chunking -----------------------------------------------------------------------------------
@@ -231,7 +200,7 @@ const char* simd_level() {
 const char* const* available_simd_levels(int* count) {
   static const std::vector<const char*> names = [] {
     std::vector<const char*> v;
-    for (const Level& l : kLevels)
+    for (const SimdLevel<ScoringKernels>& l : kLevels)
       if (l.supported()) v.push_back(l.name);
     return v;
   }();
@@ -240,10 +209,7 @@ const char* const* available_simd_levels(int* count) {
 }
 
 bool set_simd_level(const char* level) {
-  const Level* l = find_level(level);
-  if (!l || !l->supported()) return false;
-  active_kernels() = l->make();
-  return true;
+  return dispatch().select(level);
 }
 
 }  // namespace panning::cpu

@@ -7,6 +7,7 @@ read through ``data_ptr()`` / ``__cuda_array_interface__`` and processed on thei
 
 from __future__ import annotations
 
+import operator
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -38,14 +39,26 @@ class Matrix:
     source: Any  # the caller's object, to allocate outputs alike
 
 
-def _is_torch(x: Any) -> bool:
+def is_torch(x: Any) -> bool:
+    """True for a torch tensor (without importing torch when the caller has not)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
-def _is_cupy(x: Any) -> bool:
+def is_cupy(x: Any) -> bool:
+    """True for a cupy array (without importing cupy when the caller has not)."""
     cupy = sys.modules.get("cupy")
     return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def as_int(value: Any, what: str) -> int:
+    """``value`` as a Python int, or a TypeError naming ``what`` (bools and floats refused)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be an integer, got bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, got {type(value).__name__}") from None
 
 
 def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
@@ -79,9 +92,9 @@ def _check_2d(shape: tuple[int, ...], what: str) -> None:
 
 def as_matrix(x: Any, what: str = "x") -> Matrix:
     """Describe ``x`` for the kernels, or raise TypeError/ValueError naming the problem."""
-    if _is_torch(x):
+    if is_torch(x):
         return _torch_matrix(x, what)
-    if _is_cupy(x):
+    if is_cupy(x):
         return _cupy_matrix(x, what)
     if not isinstance(x, np.ndarray):
         if hasattr(x, "__cuda_array_interface__"):
@@ -189,6 +202,6 @@ def host_buffer(out: Any) -> np.ndarray:
 
 def device_ptr(out: Any) -> int:
     """Device address of a GPU output allocated by :func:`empty_like_framework`."""
-    if _is_torch(out):
+    if is_torch(out):
         return int(out.data_ptr())
     return int(out.data.ptr)

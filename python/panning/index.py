@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._arrays import _is_torch
+from ._arrays import is_torch
 
 __all__ = ["FlatIndex", "HNSWIndex", "knn_graph"]
 
@@ -76,7 +76,7 @@ def _positive_int(value: Any, name: str) -> int:
 
 def _rows(x: Any, dim: int, what: str) -> tuple[np.ndarray, int]:
     """``x`` as a 2-D float32/float16 numpy view and its dtype code, or TypeError/ValueError."""
-    if _is_torch(x):
+    if is_torch(x):
         if x.device.type != "cpu":
             raise TypeError(f"{what} is a torch tensor on {x.device}; indexes take CPU tensors")
         x = x.detach().resolve_conj().resolve_neg()
@@ -102,7 +102,7 @@ def _rows(x: Any, dim: int, what: str) -> tuple[np.ndarray, int]:
 
 
 def _id_array(ids: Any, what: str, n: int | None = None) -> np.ndarray:
-    a = np.asarray(ids.numpy() if _is_torch(ids) else ids)
+    a = np.asarray(ids.numpy() if is_torch(ids) else ids)
     if a.size == 0:
         a = a.reshape(0)
     if a.size and a.dtype.kind not in "iu":
@@ -483,7 +483,7 @@ def knn_graph(
     >>> ids.ravel().tolist(), dist.ravel().tolist()
     ([1, 0, 1], [1.0, 1.0, 4.0])
     """
-    arr: Any = x if isinstance(x, np.ndarray) or _is_torch(x) else np.asarray(x)
+    arr: Any = x if isinstance(x, np.ndarray) or is_torch(x) else np.asarray(x)
     dim = int(arr.shape[-1]) if len(arr.shape) == 2 else -1
     if dim == -1:
         raise ValueError(f"x must be 2-D [n, d]; got shape {tuple(arr.shape)}")

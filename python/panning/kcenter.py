@@ -14,35 +14,17 @@ float64 for float64 input). NumPy's BLAS runs the CPU path; torch tensors run on
 
 from __future__ import annotations
 
-import operator
 import sys
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ._arrays import as_int, is_cupy, is_torch
+
 __all__ = ["greedy_k_centers"]
 
 _DEFAULT_TILE = 16384
-
-
-def _check_int(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an integer, got bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an integer, got {type(value).__name__}") from None
-
-
-def _is_torch(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def _is_cupy(x: Any) -> bool:
-    cupy = sys.modules.get("cupy")
-    return cupy is not None and isinstance(x, cupy.ndarray)
 
 
 def greedy_k_centers(
@@ -93,9 +75,9 @@ def greedy_k_centers(
     >>> greedy_k_centers(x, 2, initial_centers=[0]).tolist()
     [2, 3]
     """
-    budget = _check_int(budget, "budget")
-    random_seeds = _check_int(random_seeds, "random_seeds")
-    tile = _check_int(tile, "tile")
+    budget = as_int(budget, "budget")
+    random_seeds = as_int(random_seeds, "random_seeds")
+    tile = as_int(tile, "tile")
     if tile <= 0:
         raise ValueError(f"tile must be positive, got {tile}")
     shape = tuple(features.shape)
@@ -128,10 +110,10 @@ def greedy_k_centers(
         n_start = max(1, min(random_seeds, budget))
         rng = np.random.default_rng(seed)
         starts = rng.choice(np.flatnonzero(allowed), size=n_start, replace=False).astype(np.int64)
-    if _is_torch(features):
+    if is_torch(features):
         return _torch_k_centers(features, budget, init, starts, allowed, tile)
     xp: Any = np
-    if _is_cupy(features):
+    if is_cupy(features):
         xp = sys.modules["cupy"]
     return _array_k_centers(xp, features, budget, init, starts, allowed, tile)
 

@@ -9,11 +9,10 @@ without a copy; results come back in the input's framework and on its device, as
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Literal
 
 from . import _core
-from ._arrays import Matrix, as_matrix, device_ptr, empty_like_framework, host_buffer
+from ._arrays import Matrix, as_int, as_matrix, device_ptr, empty_like_framework, host_buffer
 
 __all__ = ["entropy", "margin", "least_confidence", "most_uncertain", "Method"]
 
@@ -157,12 +156,7 @@ def most_uncertain(x: Any, k: int, *, method: Method = "entropy", from_logits: b
     """
     code = _method_code(method)
     m = as_matrix(x)
-    if isinstance(k, bool):
-        raise TypeError("k must be an integer, got bool")
-    try:
-        k = operator.index(k)
-    except TypeError:
-        raise TypeError(f"k must be an integer, got {type(k).__name__}") from None
+    k = as_int(k, "k")
     if k < 0 or k > m.rows:
         raise ValueError(f"k={k} is out of range for {m.rows} rows (need 0 <= k <= rows)")
     out = empty_like_framework(m, k, "int64")

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import operator
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -35,6 +34,7 @@ from typing import Any, Literal, Union
 
 import numpy as np
 
+from ._arrays import as_int
 from .forgetting import ForgettingCounter
 from .kcenter import greedy_k_centers
 from .models import as_numpy
@@ -431,15 +431,6 @@ def _check_strategy(strategy: str, allowed: Sequence[str]) -> None:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(allowed)}")
 
 
-def _as_count(value: Any, what: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{what} must be an integer, got bool")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise TypeError(f"{what} must be an integer, got {type(value).__name__}") from None
-
-
 def select(
     model: Any,
     x: Any,
@@ -475,7 +466,7 @@ def select(
     """
     _check_strategy(strategy, ("least_confidence", "entropy", "margin", "kcenters", "random"))
     n = _pool_size(x)
-    k = _as_count(k, "k")
+    k = as_int(k, "k")
     lab = np.unique(np.asarray([] if labeled is None else labeled, dtype=np.int64))
     if lab.size and (lab[0] < 0 or lab[-1] >= n):
         raise ValueError(f"labeled ids must be in [0, {n})")
@@ -504,7 +495,7 @@ def _evaluation_sizes(evaluate_at: EvaluateAt, sizes: list[int]) -> set[int]:
         raise ValueError(
             f"evaluate_at must be 'final', 'all', 'none' or sizes, got {evaluate_at!r}"
         )
-    wanted = {_as_count(s, "evaluate_at size") for s in evaluate_at}
+    wanted = {as_int(s, "evaluate_at size") for s in evaluate_at}
     unknown = sorted(wanted - set(sizes))
     if unknown:
         raise ValueError(
@@ -592,7 +583,7 @@ def active_learning(
             raise ValueError("the initial labeled set is empty")
         if np.unique(start).size != start.size or start.min() < 0 or start.max() >= n:
             raise ValueError(f"initial ids must be unique row ids in [0, {n})")
-    sizes = [_as_count(s, "schedule size") for s in schedule]
+    sizes = [as_int(s, "schedule size") for s in schedule]
     if not sizes:
         raise ValueError("schedule is empty: give at least one labeled-set size")
     previous = start.size
