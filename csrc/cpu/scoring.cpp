@@ -124,12 +124,14 @@ struct TopK {
     std::nth_element(kept.begin(), kept.begin() + (k - 1), kept.end(), ranks_before);
     kept.resize(k);
     threshold = kept[k - 1];  // the k-th best: a candidate must rank before it to matter
+    reject_below = threshold.key;
     full = true;
   }
 
   std::size_t k;
   std::vector<Candidate> kept;
   Candidate threshold{0.0f, 0};
+  float reject_below = neg_inf();  // keys under this can never enter (one compare per row)
   bool full = false;
 };
 
@@ -164,12 +166,13 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
     kernels.score_block(x, r0, r1, method, from_logits, s, rowbuf);
     TopK& top = tops[t];
     for (std::int64_t r = r0; r < r1; ++r) {
-      const float score = s[r - r0];
-      if (score != score) {
+      const float key = uncertainty_key(method, s[r - r0]);
+      if (key < top.reject_below) continue;  // the common case; NaN fails it and is caught below
+      if (key != key) {
         first_bad[t] = std::min(first_bad[t], r);
         continue;
       }
-      top.offer(Candidate{uncertainty_key(method, score), r});
+      top.offer(Candidate{key, r});
     }
   });
 
