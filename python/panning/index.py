@@ -116,7 +116,67 @@ def _id_array(ids: Any, what: str, n: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
-class HNSWIndex:
+class _NativeIndex:
+    """What HNSWIndex and its exact twin FlatIndex share: size, shape, threads, ids, add."""
+
+    _index: Any
+    _threads: int
+
+    def __len__(self) -> int:
+        return int(self._index.size())
+
+    @property
+    def dim(self) -> int:
+        """Vector length."""
+        return int(self._index.dim)
+
+    @property
+    def metric(self) -> str:
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+        return str(self._index.metric)
+
+    @property
+    def threads(self) -> int:
+        """Threads used by ``add``, ``search`` and ``knn_graph``; 0 means every OpenMP thread.
+
+        Settable (``None`` for every thread). Searches give the same results with any thread
+        count; an HNSW build is reproducible only with one thread.
+        """
+        return self._threads
+
+    @threads.setter
+    def threads(self, value: int | None) -> None:
+        self._threads = _threads(value)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The ids of the stored vectors, in insertion order (int64)."""
+        return np.asarray(self._index.labels())
+
+    def memory_bytes(self) -> int:
+        """Bytes held by the index (vectors, links, ids, locks, capacity included)."""
+        return int(self._index.memory_bytes())
+
+    def add(self, x: npt.ArrayLike, ids: npt.ArrayLike | None = None) -> None:
+        """Insert the rows of ``x`` under ``ids`` (default: consecutive from ``len(self)``).
+
+        Parameters
+        ----------
+        x : array [n, dim], float32 or float16
+            Vectors; NaN and inf are refused.
+        ids : array [n] of int, optional
+            Non-negative, unique, not yet in the index; refused with ``ValueError`` naming the
+            first offending id otherwise.
+
+        Nothing is inserted when validation fails. When interrupted (Ctrl-C) the rows inserted
+        so far stay in the index.
+        """
+        rows, dtype = _rows(x, self.dim, "x")
+        id_arr = None if ids is None else _id_array(ids, "ids", rows.shape[0])
+        self._index.add(rows, dtype, id_arr, self._threads)
+
+
+class HNSWIndex(_NativeIndex):
     """Approximate nearest-neighbour index: a hierarchical navigable small-world graph.
 
     Malkov & Yashunin (2018), with the heuristic neighbour selection of their Algorithm 4,
@@ -192,24 +252,11 @@ class HNSWIndex:
 
     # ---- properties ---------------------------------------------------------------------------
 
-    def __len__(self) -> int:
-        return int(self._index.size())
-
     def __repr__(self) -> str:
         return (
             f"HNSWIndex(dim={self.dim}, metric={self.metric!r}, M={self.M}, "
             f"ef_construction={self.ef_construction}, storage={self.storage!r}, size={len(self)})"
         )
-
-    @property
-    def dim(self) -> int:
-        """Vector length."""
-        return int(self._index.dim)
-
-    @property
-    def metric(self) -> str:
-        """``"l2"``, ``"ip"`` or ``"cosine"``."""
-        return str(self._index.metric)
 
     @property
     def storage(self) -> str:
@@ -235,45 +282,7 @@ class HNSWIndex:
     def ef(self, value: int) -> None:
         self._ef = _positive_int(value, "ef")
 
-    @property
-    def threads(self) -> int:
-        """Threads used by :meth:`add`, :meth:`search` and :meth:`knn_graph` (settable; ``None``
-        means every OpenMP thread). Searches give the same results with any thread count; a
-        build is reproducible only with one thread."""
-        return self._threads
-
-    @threads.setter
-    def threads(self, value: int | None) -> None:
-        self._threads = _threads(value)
-
-    @property
-    def ids(self) -> np.ndarray:
-        """The ids of the stored vectors, in insertion order (int64)."""
-        return np.asarray(self._index.labels())
-
-    def memory_bytes(self) -> int:
-        """Bytes held by the index (vectors, links, ids, locks)."""
-        return int(self._index.memory_bytes())
-
     # ---- building and searching ---------------------------------------------------------------
-
-    def add(self, x: npt.ArrayLike, ids: npt.ArrayLike | None = None) -> None:
-        """Insert the rows of ``x`` under ``ids`` (default: consecutive from ``len(self)``).
-
-        Parameters
-        ----------
-        x : array [n, dim], float32 or float16
-            Vectors; NaN and inf are refused.
-        ids : array [n] of int, optional
-            Non-negative, unique, not yet in the index; refused with ``ValueError`` naming the
-            first offending id otherwise.
-
-        Nothing is inserted when validation fails. When interrupted (Ctrl-C) the rows inserted
-        so far stay in the index.
-        """
-        rows, dtype = _rows(x, self.dim, "x")
-        id_arr = None if ids is None else _id_array(ids, "ids", rows.shape[0])
-        self._index.add(rows, dtype, id_arr, self._threads)
 
     def search(
         self,
@@ -371,7 +380,7 @@ class HNSWIndex:
         return cls._wrap(_core.HnswIndex.load(path), threads)
 
 
-class FlatIndex:
+class FlatIndex(_NativeIndex):
     """Exact nearest-neighbour index: blocked brute force, SIMD and multithreaded.
 
     The exact twin of :class:`HNSWIndex`, with the same ``add`` / ``search`` API; ties go to
@@ -393,36 +402,8 @@ class FlatIndex:
         self._threads = _threads(threads)
         self._index = _core.FlatIndex(dim, _metric_code(metric))
 
-    def __len__(self) -> int:
-        return int(self._index.size())
-
     def __repr__(self) -> str:
         return f"FlatIndex(dim={self.dim}, metric={self.metric!r}, size={len(self)})"
-
-    @property
-    def dim(self) -> int:
-        """Vector length."""
-        return int(self._index.dim)
-
-    @property
-    def metric(self) -> str:
-        """``"l2"``, ``"ip"`` or ``"cosine"``."""
-        return str(self._index.metric)
-
-    @property
-    def ids(self) -> np.ndarray:
-        """The ids of the stored vectors, in insertion order (int64)."""
-        return np.asarray(self._index.labels())
-
-    def memory_bytes(self) -> int:
-        """Bytes held by the index."""
-        return int(self._index.memory_bytes())
-
-    def add(self, x: npt.ArrayLike, ids: npt.ArrayLike | None = None) -> None:
-        """Insert the rows of ``x`` under ``ids``; see :meth:`HNSWIndex.add`."""
-        rows, dtype = _rows(x, self.dim, "x")
-        id_arr = None if ids is None else _id_array(ids, "ids", rows.shape[0])
-        self._index.add(rows, dtype, id_arr, self._threads)
 
     def search(
         self, q: npt.ArrayLike, k: int, *, exclude: npt.ArrayLike | None = None
