@@ -36,6 +36,26 @@ class DeviceGuard {
   int previous_ = 0;
 };
 
+// Carves 256-byte-aligned pieces out of one caller-provided device buffer, so a launcher's
+// workspace is sized and laid out by the same code: with base == nullptr it only counts bytes.
+class WorkspaceCarver {
+ public:
+  explicit WorkspaceCarver(void* base) : base_(static_cast<char*>(base)) {}
+
+  template <class T>
+  T* take(std::size_t count) {
+    char* p = base_ ? base_ + used_ : nullptr;
+    used_ += (sizeof(T) * count + 255) / 256 * 256;
+    return reinterpret_cast<T*>(p);
+  }
+
+  std::size_t used() const { return used_; }
+
+ private:
+  char* base_;
+  std::size_t used_ = 0;
+};
+
 inline int multiprocessor_count(int device) {
   int n = 0;
   PANNING_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));

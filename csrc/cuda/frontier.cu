@@ -65,10 +65,6 @@ __global__ void expand_kernel(GraphView g, const std::int64_t* new_ids, std::int
   if (take) entered[base + __popc(ballot & ((1u << lane) - 1u))] = v;
 }
 
-std::size_t align_up(std::size_t n) {
-  return (n + 255) / 256 * 256;
-}
-
 struct Workspace {
   std::int64_t* entered = nullptr;
   unsigned long long* counters = nullptr;  // [0] first bad, [1] entered count
@@ -77,24 +73,19 @@ struct Workspace {
   std::size_t total = 0;
 };
 
-Workspace plan(std::int64_t count, std::int64_t k, char* base) {
+Workspace plan_workspace(std::int64_t count, std::int64_t k, void* base) {
   const std::int64_t pairs = std::max<std::int64_t>(1, count * k);
   std::size_t sort_bytes = 0;
   PANNING_CUDA_CHECK(
       cub::DeviceRadixSort::SortKeys(nullptr, sort_bytes, static_cast<const std::int64_t*>(nullptr),
                                      static_cast<std::int64_t*>(nullptr), static_cast<int>(pairs)));
   Workspace w;
-  std::size_t off = 0;
-  auto take = [&](std::size_t bytes) {
-    char* p = base ? base + off : nullptr;
-    off += align_up(bytes);
-    return p;
-  };
-  w.entered = reinterpret_cast<std::int64_t*>(take(sizeof(std::int64_t) * pairs));
-  w.counters = reinterpret_cast<unsigned long long*>(take(2 * sizeof(unsigned long long)));
+  WorkspaceCarver carve(base);
+  w.entered = carve.take<std::int64_t>(static_cast<std::size_t>(pairs));
+  w.counters = carve.take<unsigned long long>(2);
   w.sort_temp_bytes = sort_bytes;
-  w.sort_temp = take(sort_bytes);
-  w.total = off;
+  w.sort_temp = carve.take<char>(sort_bytes);
+  w.total = carve.used();
   return w;
 }
 
@@ -105,7 +96,7 @@ unsigned blocks_for(std::int64_t n) {
 }  // namespace
 
 std::size_t expand_frontier_workspace_bytes(std::int64_t count, std::int64_t k) {
-  return plan(count, k, nullptr).total;
+  return plan_workspace(count, k, nullptr).total;
 }
 
 std::int64_t expand_frontier(const GraphView& graph, const std::int64_t* new_ids,
@@ -118,7 +109,7 @@ std::int64_t expand_frontier(const GraphView& graph, const std::int64_t* new_ids
     throw std::invalid_argument("expand_frontier on the GPU takes at most 2^31 - 1 pairs a batch");
   DeviceGuard guard(device);
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  const Workspace w = plan(count, graph.k, static_cast<char*>(workspace));
+  const Workspace w = plan_workspace(count, graph.k, workspace);
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
   auto* lab = reinterpret_cast<unsigned long long*>(labeled);
   auto* pl = reinterpret_cast<unsigned long long*>(pool);

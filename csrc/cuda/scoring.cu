@@ -495,30 +495,21 @@ struct Workspace {
   std::size_t total = 0;
 };
 
-std::size_t align_up(std::size_t n) {
-  return (n + 255) / 256 * 256;
-}
-
-Workspace plan_workspace(std::int64_t rows, std::int64_t k, char* base) {
+Workspace plan_workspace(std::int64_t rows, std::int64_t k, void* base) {
   Workspace w;
   std::size_t sort_bytes = 0;
   PANNING_CUDA_CHECK(cub::DeviceRadixSort::SortKeysDescending(
       nullptr, sort_bytes, static_cast<const std::uint64_t*>(nullptr),
       static_cast<std::uint64_t*>(nullptr), static_cast<int>(std::max<std::int64_t>(k, 1)), 0, 64));
-  std::size_t off = 0;
-  auto take = [&](std::size_t bytes) {
-    char* p = base ? base + off : nullptr;
-    off += align_up(bytes);
-    return p;
-  };
-  w.keys = reinterpret_cast<std::uint64_t*>(take(sizeof(std::uint64_t) * rows));
-  w.selected = reinterpret_cast<std::uint64_t*>(take(sizeof(std::uint64_t) * k));
-  w.sorted = reinterpret_cast<std::uint64_t*>(take(sizeof(std::uint64_t) * k));
-  w.hist = reinterpret_cast<unsigned*>(take(sizeof(unsigned) * kRadixBins));
-  w.state = reinterpret_cast<SelectState*>(take(sizeof(SelectState)));
+  WorkspaceCarver carve(base);
+  w.keys = carve.take<std::uint64_t>(static_cast<std::size_t>(rows));
+  w.selected = carve.take<std::uint64_t>(static_cast<std::size_t>(k));
+  w.sorted = carve.take<std::uint64_t>(static_cast<std::size_t>(k));
+  w.hist = carve.take<unsigned>(kRadixBins);
+  w.state = carve.take<SelectState>(1);
   w.sort_temp_bytes = sort_bytes;
-  w.sort_temp = take(sort_bytes);
-  w.total = off;
+  w.sort_temp = carve.take<char>(sort_bytes);
+  w.total = carve.used();
   return w;
 }
 
@@ -546,7 +537,7 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   if (k == 0) return -1;
   DeviceGuard guard(device);
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  const Workspace w = plan_workspace(x.rows, k, static_cast<char*>(workspace));
+  const Workspace w = plan_workspace(x.rows, k, workspace);
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
 
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.hist, 0, sizeof(unsigned) * kRadixBins, stream));
