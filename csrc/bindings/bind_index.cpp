@@ -114,6 +114,59 @@ void bind_index(py::module_& m) {
              const auto n = static_cast<py::ssize_t>(l.size());
              return adopt(std::move(l), {n});
            })
+      .def(
+          "assemble",
+          [](cpu::HnswIndex& self, const py::array& x, int dtype, std::optional<Ids> ids,
+             const std::vector<py::array_t<std::uint32_t, py::array::c_style>>& levels,
+             int threads) {
+            const MatrixView v = host_matrix(x, dtype_from_code(dtype));
+            const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
+            std::vector<const std::uint32_t*> ptrs;
+            std::vector<int> widths;
+            for (const auto& l : levels) {
+              if (l.ndim() != 2) throw py::value_error("level links must be 2-D");
+              ptrs.push_back(l.data());
+              widths.push_back(static_cast<int>(l.shape(1)));
+            }
+            // Rows per level are checked against the drawn levels before anything is read.
+            const std::vector<int> drawn = self.levels_of(0, v.rows);
+            for (std::size_t l = 0; l < levels.size(); ++l) {
+              std::int64_t rows = 0;
+              for (int d : drawn) rows += d >= static_cast<int>(l);
+              if (levels[l].shape(0) != rows)
+                throw py::value_error("level " + std::to_string(l) + " links have " +
+                                      std::to_string(levels[l].shape(0)) + " rows; " +
+                                      std::to_string(rows) + " nodes are on that level");
+            }
+            without_gil([&] { self.assemble(v, id, ptrs, widths, threads); });
+          },
+          py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("levels"),
+          py::arg("threads"))
+      .def(
+          "levels_of",
+          [](const cpu::HnswIndex& self, std::int64_t base, std::int64_t n) {
+            std::vector<int> l = self.levels_of(base, n);
+            const auto size = static_cast<py::ssize_t>(l.size());
+            return adopt(std::move(l), {size});
+          },
+          py::arg("base"), py::arg("n"))
+      .def("export_links",
+           [](const cpu::HnswIndex& self) {
+             cpu::HnswIndex::Links l = without_gil([&] { return self.export_links(); });
+             const auto n = static_cast<py::ssize_t>(l.upper_offset.size());
+             const auto m0 = static_cast<py::ssize_t>(2 * self.params().M);
+             const auto nu = static_cast<py::ssize_t>(l.upper.size());
+             return py::make_tuple(adopt(std::move(l.level0), {n, m0}),
+                                   adopt(std::move(l.upper), {nu}),
+                                   adopt(std::move(l.upper_offset), {n}), l.entry, l.max_level);
+           })
+      .def("export_vectors",
+           [](const cpu::HnswIndex& self) {
+             std::vector<float> v = without_gil([&] { return self.export_vectors(); });
+             const auto d = static_cast<py::ssize_t>(self.params().dim);
+             const auto n = static_cast<py::ssize_t>(d > 0 ? v.size() / d : 0);
+             return adopt(std::move(v), {n, d});
+           })
       .def("size", &cpu::HnswIndex::size, release_gil())
       .def("memory_bytes", &cpu::HnswIndex::memory_bytes, release_gil())
       .def("max_level", &cpu::HnswIndex::max_level, release_gil())

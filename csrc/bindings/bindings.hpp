@@ -74,5 +74,6 @@ void bind_build(py::module_& m);
 void bind_index(py::module_& m);
 void bind_scoring(py::module_& m);
 void bind_frontier(py::module_& m);
+void bind_graph(py::module_& m);
 
 }  // namespace panning::bindings

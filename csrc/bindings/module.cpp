@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   panning::bindings::bind_scoring(m);
   panning::bindings::bind_frontier(m);
   panning::bindings::bind_index(m);
+  panning::bindings::bind_graph(m);
 }

@@ -73,6 +73,17 @@ class HnswIndex:
     def size(self) -> int: ...
     def memory_bytes(self) -> int: ...
     def max_level(self) -> int: ...
+    def assemble(
+        self,
+        x: np.ndarray,
+        dtype: int,
+        ids: np.ndarray | None,
+        levels: list[np.ndarray],
+        threads: int,
+    ) -> None: ...
+    def levels_of(self, base: int, n: int) -> np.ndarray: ...
+    def export_links(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]: ...
+    def export_vectors(self) -> np.ndarray: ...
     @property
     def dim(self) -> int: ...
     @property
@@ -106,3 +117,118 @@ class FlatIndex:
 
 def distance_simd_level() -> str: ...
 def set_distance_simd_level(level: str) -> None: ...
+
+# ---- graph construction and batched search (bind_graph.cpp) ----
+def prune_candidates(
+    x: np.ndarray,
+    metric: int,
+    cand: np.ndarray,
+    cand_dist: np.ndarray,
+    extra: np.ndarray | None,
+    extra_dist: np.ndarray | None,
+    m: int,
+    threads: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def reverse_merge(
+    x: np.ndarray,
+    metric: int,
+    fwd: np.ndarray,
+    fwd_dist: np.ndarray,
+    reverse_cap: int,
+    m: int,
+    threads: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def beam_search(
+    x: np.ndarray,
+    metric: int,
+    M: int,
+    level0: np.ndarray,
+    upper: np.ndarray,
+    upper_offset: np.ndarray,
+    entry: int,
+    max_level: int,
+    q: np.ndarray,
+    k: int,
+    ef: int,
+    threads: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+def knn_workspace_bytes(nq: int, nx: int) -> int: ...
+def knn_reset_cuda(rows: int, k: int, ids: int, dist: int, device: int, stream: int) -> None: ...
+def knn_merge_cuda(
+    q: int,
+    q_rows: int,
+    q_row_stride: int,
+    q_col_stride: int,
+    q_dtype: int,
+    q_base: int,
+    x: int,
+    x_rows: int,
+    x_row_stride: int,
+    x_col_stride: int,
+    x_dtype: int,
+    x_base: int,
+    dim: int,
+    metric: int,
+    k: int,
+    ids: int,
+    dist: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None: ...
+def prune_candidates_cuda(
+    x: int,
+    n: int,
+    dim: int,
+    metric: int,
+    cand: int,
+    cand_dist: int,
+    K: int,
+    extra: int,
+    extra_dist: int,
+    E: int,
+    m: int,
+    out: int,
+    out_dist: int,
+    device: int,
+    stream: int,
+) -> None: ...
+def reverse_merge_workspace_bytes(n: int, m_in: int) -> int: ...
+def reverse_merge_cuda(
+    x: int,
+    n: int,
+    dim: int,
+    metric: int,
+    fwd: int,
+    fwd_dist: int,
+    m_in: int,
+    reverse_cap: int,
+    m: int,
+    out: int,
+    out_dist: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> None: ...
+def beam_search_cuda(
+    x: int,
+    n: int,
+    dim: int,
+    metric: int,
+    M: int,
+    level0: int,
+    upper: int,
+    upper_offset: int,
+    entry: int,
+    max_level: int,
+    q: int,
+    nq: int,
+    k: int,
+    ef: int,
+    out_ids: int,
+    out_dist: int,
+    device: int,
+    stream: int,
+) -> None: ...

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._arrays import is_torch
+from ._arrays import as_matrix, is_cupy, is_torch
 
 __all__ = ["FlatIndex", "HNSWIndex", "knn_graph"]
 
@@ -43,6 +43,11 @@ _STORAGES = {"float32": 0, "float16": 1}
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 
 DEFAULT_EF = 64
+
+
+def _on_cuda(x: Any) -> bool:
+    """True for a torch tensor or cupy array on a CUDA device."""
+    return bool((is_torch(x) and x.is_cuda) or is_cupy(x))
 
 
 @functools.cache
@@ -309,12 +314,114 @@ class HNSWIndex(_NativeIndex):
         distances : float32 array [nq, k]
             Nearest first; padded with ``-1`` / ``+inf`` when fewer than ``k`` qualify.
         """
+        if _on_cuda(q):
+            return self._search_cuda(q, k, ef, exclude)
         rows, dtype = _rows(q, self.dim, "q")
         k = _positive_int(k, "k")
         ef = self._ef if ef is None else _positive_int(ef, "ef")
         ex = None if exclude is None else _id_array(exclude, "exclude")
         ids, dist = self._index.search(rows, dtype, k, ef, ex, self._threads)
         return np.asarray(ids), np.asarray(dist)
+
+    def _search_cuda(self, q: Any, k: int, ef: int | None, exclude: Any) -> tuple[Any, Any]:
+        """Batched beam search on the GPU over a device copy of the graph (made on first use,
+        remade after ``add``): one warp per query; results on the queries' device."""
+        from .graph_build import GpuGraph
+
+        if exclude is not None:
+            raise ValueError("exclude is not supported for GPU queries; search with numpy queries")
+        k = _positive_int(k, "k")
+        ef = max(k, self._ef if ef is None else _positive_int(ef, "ef"))
+        device = q.device.index if is_torch(q) else q.device.id
+        key = (len(self), int(device or 0))
+        cached = getattr(self, "_gpu_graph", None)
+        if cached is None or cached[0] != key:
+            cached = (key, GpuGraph(self, q))
+            self._gpu_graph = cached
+        return cached[1].search(q, k, ef)
+
+    @classmethod
+    def build(
+        cls,
+        x: npt.ArrayLike,
+        *,
+        metric: Metric = "l2",
+        M: int = 16,
+        ef_construction: int = 200,
+        seed: int = 0,
+        storage: Storage = "float32",
+        ids: npt.ArrayLike | None = None,
+        device: str = "cpu",
+        candidates: int | None = None,
+        threads: int | None = None,
+    ) -> HNSWIndex:
+        """Build an index over ``x`` from exact kNN candidates instead of inserting row by row.
+
+        Every level is built in four steps (see :mod:`panning.graph_build`): the
+        ``candidates`` exact nearest neighbours of each node among the level's nodes, HNSW's
+        heuristic pruning to the level's link budget (``2 * M`` on level 0, ``M`` above),
+        reverse edges, and a second pruning of forward + reverse links. Node levels are drawn as
+        :meth:`add` draws them. The result is an ordinary index: CPU search, ``save``/``load``
+        and further ``add`` calls work as for any other.
+
+        Parameters
+        ----------
+        x : array [n, dim], float32 or float16 (numpy, or a torch / cupy array)
+        device : str
+            ``"cuda"`` / ``"cuda:i"``: candidates, pruning and merging run on the GPU (the
+            fast route, ``O(n^2 d)`` tensor/CUDA-core work). ``"cpu"``: the same steps on the
+            CPU with an exact blocked brute force for the candidates, for small sets and tests.
+        candidates : int, optional
+            Exact neighbours per node before pruning (default ``4 * M``).
+        Other parameters as for :class:`HNSWIndex`; ``ef_construction`` is kept for later
+        ``add`` calls.
+
+        Examples
+        --------
+        >>> import numpy as np, panning
+        >>> x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float32)
+        >>> index = panning.HNSWIndex.build(x, M=8)
+        >>> index.search(x[:3], 1)[0].ravel().tolist()
+        [0, 1, 2]
+        """
+        from .graph_build import build_levels
+
+        src: Any = x
+        if _on_cuda(src):
+            m = as_matrix(src, "x")
+            if device == "cpu":
+                device = f"cuda:{m.device}"
+            src = src.detach().float().cpu().numpy() if is_torch(src) else src.get()
+        arr = np.asarray(src)
+        if arr.ndim != 2:
+            raise ValueError(f"x must be 2-D [n, dim]; got shape {arr.shape}")
+        index = cls(
+            int(arr.shape[1]),
+            metric=metric,
+            M=M,
+            ef_construction=ef_construction,
+            seed=seed,
+            storage=storage,
+            threads=threads,
+        )
+        rows, dtype = _rows(arr, index.dim, "x")
+        id_arr = None if ids is None else _id_array(ids, "ids", len(rows))
+        if not np.isfinite(rows).all():
+            bad = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])
+            raise ValueError(f"x row {bad} holds NaN or inf")
+        if device != "cpu" and not device.startswith("cuda"):
+            raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda[:i]'")
+        k = 4 * index.M if candidates is None else _positive_int(candidates, "candidates")
+        xf = np.ascontiguousarray(rows, dtype=np.float32)
+        if metric == "cosine":
+            norms = np.linalg.norm(xf.astype(np.float64), axis=1, keepdims=True)
+            xf = np.ascontiguousarray(xf / np.maximum(norms, 1e-30), dtype=np.float32)
+        levels = np.asarray(index._index.levels_of(0, len(xf)))
+        links = build_levels(
+            xf, levels, M=index.M, metric=metric, candidates=k, device=device, threads=threads
+        )
+        index._index.assemble(rows, dtype, id_arr, links, index._threads)
+        return index
 
     def knn_graph(self, k: int, *, ef: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Approximate kNN graph of the stored vectors.
@@ -434,7 +541,9 @@ def knn_graph(
     ef: int | None = None,
     seed: int = 0,
     threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    device: str | None = None,
+    block_rows: int | None = None,
+) -> tuple[Any, Any]:
     """Each row's ``k`` nearest *other* rows of ``x``.
 
     Parameters
@@ -449,6 +558,12 @@ def knn_graph(
         defaults to ``max(64, k + 1)``).
     threads : int or None
         None uses all cores.
+    device : str, optional
+        ``"cuda"`` / ``"cuda:i"``: the exact graph on a GPU
+        (:func:`panning.graph_build.gpu_knn_graph`: tiled distances on tensor or CUDA cores and
+        a per-row top-k; numpy input is streamed ``block_rows`` rows at a time, torch / cupy
+        CUDA input is used in place and the results stay on its device). Default: the GPU when
+        ``x`` lives on one, else the CPU.
 
     Returns
     -------
@@ -464,7 +579,7 @@ def knn_graph(
     >>> ids.ravel().tolist(), dist.ravel().tolist()
     ([1, 0, 1], [1.0, 1.0, 4.0])
     """
-    arr: Any = x if isinstance(x, np.ndarray) or is_torch(x) else np.asarray(x)
+    arr: Any = x if isinstance(x, np.ndarray) or is_torch(x) or is_cupy(x) else np.asarray(x)
     dim = int(arr.shape[-1]) if len(arr.shape) == 2 else -1
     if dim == -1:
         raise ValueError(f"x must be 2-D [n, d]; got shape {tuple(arr.shape)}")
@@ -472,6 +587,14 @@ def knn_graph(
         raise ValueError(f"x has an empty feature axis (shape {tuple(arr.shape)})")
     x = arr
     k = _positive_int(k, "k")
+    if device is None:
+        device = "cuda" if _on_cuda(x) else "cpu"
+    if device != "cpu":
+        if not exact:
+            raise ValueError("device='cuda' builds the exact graph; pass exact=True")
+        from .graph_build import gpu_knn_graph
+
+        return gpu_knn_graph(x, k, metric=metric, device=device, block_rows=block_rows)
     index: FlatIndex | HNSWIndex
     if exact:
         index = FlatIndex(dim, metric=metric, threads=threads)

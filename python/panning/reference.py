@@ -14,12 +14,14 @@ import numpy.typing as npt
 __all__ = [
     "entropy",
     "expand_frontier",
+    "hnsw_level_links",
     "knn_graph",
     "knn_search",
     "least_confidence",
     "margin",
     "most_uncertain",
     "pairwise_distances",
+    "prune_candidates",
     "uncertainty_key",
 ]
 
@@ -213,4 +215,74 @@ def expand_frontier(
     entering = cand[~labeled[cand] & ~pool[cand]]
     pool[entering] = True
     out: np.ndarray = entering.astype(np.int64)
+    return out
+
+
+def _pair_distance(x: np.ndarray, a: int, b: int, metric: str) -> float:
+    if metric == "l2":
+        d = x[a] - x[b]
+        return float(d @ d)
+    return float(1.0 - x[a] @ x[b])
+
+
+def _select_diverse(
+    x: np.ndarray, cands: list[tuple[float, int]], m: int, metric: str
+) -> list[tuple[float, int]]:
+    """HNSW's heuristic selection over (distance, id) pairs sorted nearest first."""
+    if len(cands) <= m:
+        return list(cands)
+    kept: list[tuple[float, int]] = []
+    for d, c in cands:
+        if len(kept) >= m:
+            break
+        if all(_pair_distance(x, c, r, metric) >= d for _, r in kept):
+            kept.append((d, c))
+    return kept
+
+
+def prune_candidates(
+    x: npt.ArrayLike, cand: npt.ArrayLike, cand_dist: npt.ArrayLike, m: int, metric: str = "l2"
+) -> np.ndarray:
+    """Twin of step 2 of :meth:`panning.HNSWIndex.build`: each row's candidates (``-1`` pads,
+    sorted by (distance, id)) reduced by HNSW's heuristic to at most ``m`` ids (``-1`` pads).
+    ``metric`` is ``"l2"`` or ``"ip"`` (cosine callers normalise ``x``)."""
+    xf = np.asarray(x, dtype=np.float64)
+    ids = np.asarray(cand)
+    dist = np.asarray(cand_dist, dtype=np.float64)
+    out = np.full((len(xf), m), -1, dtype=np.int64)
+    for i in range(len(xf)):
+        row = [(float(d), int(c)) for d, c in zip(dist[i], ids[i]) if c >= 0]
+        kept = _select_diverse(xf, row, m, metric)
+        out[i, : len(kept)] = [c for _, c in kept]
+    return out
+
+
+def hnsw_level_links(
+    x: npt.ArrayLike,
+    fwd: npt.ArrayLike,
+    fwd_dist: npt.ArrayLike,
+    reverse_cap: int,
+    m: int,
+    metric: str = "l2",
+) -> np.ndarray:
+    """Twin of steps 3-4 of :meth:`panning.HNSWIndex.build`: every row's forward links plus the
+    ``reverse_cap`` nearest rows linking to it (by (distance, id)), deduplicated (the nearer
+    copy stays), sorted, and selected again to at most ``m`` ids (``-1`` pads)."""
+    xf = np.asarray(x, dtype=np.float64)
+    f = np.asarray(fwd)
+    fd = np.asarray(fwd_dist, dtype=np.float64)
+    offers: list[list[tuple[float, int]]] = [[] for _ in range(len(xf))]
+    for u in range(len(xf)):
+        for v, d in zip(f[u], fd[u]):
+            if v >= 0:
+                offers[int(v)].append((float(d), u))
+    out = np.full((len(xf), m), -1, dtype=np.int64)
+    for v in range(len(xf)):
+        rev = sorted(offers[v])[:reverse_cap]
+        merged: list[tuple[float, int]] = []
+        for d, c in sorted([(float(d), int(c)) for d, c in zip(fd[v], f[v]) if c >= 0] + rev):
+            if all(c != c2 for _, c2 in merged):
+                merged.append((d, c))
+        kept = _select_diverse(xf, merged, m, metric)
+        out[v, : len(kept)] = [c for _, c in kept]
     return out

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "graph.hpp"
+#include "panning/graph_build.hpp"
 
 #if defined(__GNUC__)
 #define PANNING_PREFETCH(p) __builtin_prefetch(p)
@@ -444,15 +445,14 @@ std::size_t HnswIndex::Impl::memory_bytes() const {
 HnswIndex::HnswIndex(const HnswParams& params) : impl_(new Impl(params)) {}
 HnswIndex::~HnswIndex() = default;
 
-void HnswIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
-                    const InterruptCheck& interrupted) {
-  Impl& s = *impl_;
-  detail::check_input(x, s.p.dim, "x");
-  std::unique_lock<detail::RwLock> lock(s.rw);
-  threads = detail::resolve_threads(threads);
-  const DistanceKernels& kern = distance_kernels();
+namespace {
+
+// Validates x and ids, then stores the rows as nodes count .. count + n - 1 (vectors, levels,
+// empty links, labels) without linking them. Returns the first new node number. The caller
+// holds the index exclusively.
+std::int64_t store_rows(HnswIndex::Impl& s, const MatrixView& x, const std::int64_t* ids,
+                        int threads, const DistanceKernels& kern) {
   const std::int64_t n = x.rows;
-  if (n == 0) return;
   std::vector<std::int64_t> default_ids;
   if (!ids) {
     default_ids.resize(static_cast<std::size_t>(n));
@@ -469,7 +469,6 @@ void HnswIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
 
   const std::int64_t base = s.count;
   s.reserve(base + n);
-  ExceptionCollector errors;
   std::vector<std::vector<float>> bufs(static_cast<std::size_t>(threads),
                                        std::vector<float>(static_cast<std::size_t>(s.p.dim)));
   std::atomic<std::int64_t> too_big{-1};
@@ -498,6 +497,21 @@ void HnswIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
                                 " holds values beyond the float16 range (|x| > 65504); use "
                                 "storage='float32'");
   s.labels.append(ids, n);
+  return base;
+}
+
+}  // namespace
+
+void HnswIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
+                    const InterruptCheck& interrupted) {
+  Impl& s = *impl_;
+  detail::check_input(x, s.p.dim, "x");
+  std::unique_lock<detail::RwLock> lock(s.rw);
+  threads = detail::resolve_threads(threads);
+  const DistanceKernels& kern = distance_kernels();
+  const std::int64_t n = x.rows;
+  if (n == 0) return;
+  const std::int64_t base = store_rows(s, x, ids, threads, kern);
 
   const Distance dist(s.p, kern);
   Graph graph(s, dist);
@@ -518,6 +532,113 @@ void HnswIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
     s.labels.truncate(s.count);
     throw;
   }
+}
+
+std::vector<int> HnswIndex::levels_of(std::int64_t base, std::int64_t n) const {
+  std::vector<int> out(static_cast<std::size_t>(std::max<std::int64_t>(0, n)));
+  for (std::int64_t i = 0; i < n; ++i)
+    out[static_cast<std::size_t>(i)] = draw_level(impl_->p.seed, base + i, impl_->level_mult);
+  return out;
+}
+
+void HnswIndex::assemble(const MatrixView& x, const std::int64_t* ids,
+                         const std::vector<const std::uint32_t*>& levels,
+                         const std::vector<int>& widths, int threads) {
+  Impl& s = *impl_;
+  detail::check_input(x, s.p.dim, "x");
+  std::unique_lock<detail::RwLock> lock(s.rw);
+  if (s.count != 0) throw std::invalid_argument("assemble() needs an empty index");
+  threads = detail::resolve_threads(threads);
+  const std::int64_t n = x.rows;
+  const std::vector<int> drawn = levels_of(0, n);
+  const int top = n > 0 ? *std::max_element(drawn.begin(), drawn.end()) : -1;
+  if (levels.size() != static_cast<std::size_t>(top + 1) || widths.size() != levels.size())
+    throw std::invalid_argument("assemble() needs link lists for levels 0.." + std::to_string(top));
+  // Check every link before storing anything: ids in range, on the right level, not self.
+  for (int l = 0; l <= top; ++l) {
+    const int w = widths[static_cast<std::size_t>(l)];
+    if (w < 0 || w > (l == 0 ? s.max_links0 : s.max_links))
+      throw std::invalid_argument("level " + std::to_string(l) + " links are " + std::to_string(w) +
+                                  " wide; the limit is " +
+                                  std::to_string(l == 0 ? s.max_links0 : s.max_links));
+    const std::uint32_t* links = levels[static_cast<std::size_t>(l)];
+    std::int64_t row = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (drawn[static_cast<std::size_t>(i)] < l) continue;
+      for (int j = 0; j < w; ++j) {
+        const std::uint32_t v = links[row * w + j];
+        if (v == graph::kNone) continue;
+        if (v >= n || drawn[v] < l || v == i)
+          throw std::invalid_argument("level " + std::to_string(l) + " link " + std::to_string(v) +
+                                      " of node " + std::to_string(i) +
+                                      " is not another node of that level");
+      }
+      ++row;
+    }
+  }
+  if (n == 0) return;
+  const std::int64_t base = store_rows(s, x, ids, threads, distance_kernels());
+  for (int l = 0; l <= top; ++l) {
+    const int w = widths[static_cast<std::size_t>(l)];
+    const std::uint32_t* links = levels[static_cast<std::size_t>(l)];
+    std::int64_t row = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (drawn[static_cast<std::size_t>(i)] < l) continue;
+      std::uint32_t* dst = s.links(base + i, l);
+      std::uint32_t count = 0;
+      for (int j = 0; j < w; ++j) {
+        const std::uint32_t v = links[row * w + j];
+        if (v != graph::kNone) dst[1 + count++] = v;
+      }
+      dst[0] = count;
+      ++row;
+    }
+  }
+  // Entry: the first node on the top level.
+  s.entry = std::find(drawn.begin(), drawn.end(), top) - drawn.begin();
+  s.max_level = top;
+  s.count = n;
+}
+
+HnswIndex::Links HnswIndex::export_links() const {
+  const Impl& s = *impl_;
+  std::shared_lock<detail::RwLock> lock(s.rw);
+  Links out;
+  const std::size_t m0 = static_cast<std::size_t>(s.max_links0);
+  const std::size_t m = static_cast<std::size_t>(s.max_links);
+  out.level0.assign(static_cast<std::size_t>(s.count) * m0, graph::kNone);
+  out.upper_offset.assign(static_cast<std::size_t>(s.count), -1);
+  for (std::int64_t i = 0; i < s.count; ++i) {
+    const std::uint32_t* l = s.links(i, 0);
+    std::copy(l + 1, l + 1 + l[0], out.level0.begin() + static_cast<std::ptrdiff_t>(i * m0));
+    const int level = s.levels[static_cast<std::size_t>(i)];
+    if (level == 0) continue;
+    out.upper_offset[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(out.upper.size());
+    out.upper.resize(out.upper.size() + static_cast<std::size_t>(level) * m, graph::kNone);
+    for (int lv = 1; lv <= level; ++lv) {
+      const std::uint32_t* u = s.links(i, lv);
+      std::copy(u + 1, u + 1 + u[0],
+                out.upper.end() - static_cast<std::ptrdiff_t>((level - lv + 1) * m));
+    }
+  }
+  out.entry = s.entry;
+  out.max_level = s.max_level;
+  return out;
+}
+
+std::vector<float> HnswIndex::export_vectors() const {
+  const Impl& s = *impl_;
+  std::shared_lock<detail::RwLock> lock(s.rw);
+  const DistanceKernels& kern = distance_kernels();
+  std::vector<float> out(static_cast<std::size_t>(s.count * s.p.dim));
+  for (std::int64_t i = 0; i < s.count; ++i) {
+    float* dst = out.data() + i * s.p.dim;
+    if (s.p.storage == Storage::kFloat32)
+      std::memcpy(dst, s.vec(i), s.vector_bytes);
+    else
+      kern.half_to_float(static_cast<const std::uint16_t*>(s.vec(i)), s.p.dim, dst);
+  }
+  return out;
 }
 
 void HnswIndex::search(const MatrixView& q, std::int64_t k, int ef, const std::int64_t* exclude,

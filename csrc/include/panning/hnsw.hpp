@@ -70,8 +70,34 @@ class HnswIndex {
   SearchResult knn_graph(std::int64_t k, int ef, int threads,
                          const InterruptCheck& interrupted = {}) const;
 
+  // Builds the index from finished link lists instead of inserting (HNSWIndex.build; see
+  // panning/graph_build.hpp). The index must be empty. x and ids as in add(); levels[l] holds,
+  // for the nodes whose level (levels_of) is >= l in ascending order, `widths[l]` internal ids
+  // (row numbers of x) each, kNone-padded; widths[0] <= 2 * M, widths[l > 0] <= M. Checks the
+  // shapes and ids before changing anything (std::invalid_argument).
+  void assemble(const MatrixView& x, const std::int64_t* ids,
+                const std::vector<const std::uint32_t*>& levels, const std::vector<int>& widths,
+                int threads);
+
+  // The level add() / assemble() give the node numbered `base + i`, for i in [0, n).
+  std::vector<int> levels_of(std::int64_t base, std::int64_t n) const;
+
   // Labels in insertion order.
   std::vector<std::int64_t> labels() const;
+
+  // The graph as arrays, for the GPU search (the node layout stays private): level-0 links
+  // [size, 2M] and upper-level links, kNone-padded; upper_offset[i] is where node i's levels
+  // 1..L start in `upper` (M entries per level), -1 for nodes on level 0 only.
+  struct Links {
+    std::vector<std::uint32_t> level0;
+    std::vector<std::uint32_t> upper;
+    std::vector<std::int64_t> upper_offset;
+    std::int64_t entry = -1;
+    int max_level = -1;
+  };
+  Links export_links() const;
+  // The stored vectors as float32 rows [size, dim] (normalised for cosine).
+  std::vector<float> export_vectors() const;
 
   std::int64_t size() const;
   const HnswParams& params() const;
@@ -114,6 +140,36 @@ class FlatIndex {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// Steps 2-4 of building an HNSW level from exact kNN candidates (panning/graph_build.hpp), on
+// the CPU; the CUDA twins are in csrc/cuda/graph_build.cuh. x: the level's vectors, float32
+// [n, dim] contiguous, normalised for cosine (which then runs as kIP). Ids are row numbers of x;
+// kNone pads. All lists are sorted by (distance, id).
+//
+// prune_candidates: cand [n, K] (each row's K nearest other rows), plus optional extra [n, E]
+// candidates (the node's links one level up: long-range edges that keep clusters connected;
+// E = 0 for none) -> out [n, m], the rows kept by the heuristic selection.
+void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, Metric metric,
+                      const std::uint32_t* cand, const float* cand_dist, int K,
+                      const std::uint32_t* extra, const float* extra_dist, int E, int m,
+                      std::uint32_t* out, float* out_dist, int threads,
+                      const InterruptCheck& interrupted = {});
+// reverse_merge: fwd [n, m_in] -> out [n, m_out]: each row's forward links plus the reverse_cap
+// nearest rows linking to it, deduplicated and selected again.
+void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metric,
+                   const std::uint32_t* fwd, const float* fwd_dist, int m_in, int reverse_cap,
+                   int m_out, std::uint32_t* out, float* out_dist, int threads,
+                   const InterruptCheck& interrupted = {});
+
+// Batched beam search over exported links (HnswIndex::export_links), the CPU twin of the CUDA
+// search kernel: greedy descent on the upper levels, then one sorted list of ef entries on level
+// 0, always expanding its nearest unexpanded entry (graph_build.hpp's bounded_insert). Results are
+// internal ids [nq, k] (kNone / +inf pad). x: stored vectors [size, dim] float32; q: queries
+// [nq, dim] float32, normalised for cosine.
+void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric metric, int M,
+                 const HnswIndex::Links& links, const float* q, std::int64_t nq, int k, int ef,
+                 std::uint32_t* out_ids, float* out_dist, int threads,
+                 const InterruptCheck& interrupted = {});
 
 // The instruction set of the distance kernels: "avx512", "avx2" or "generic".
 const char* distance_simd_level();

@@ -1,0 +1,178 @@
+// The math of building an HNSW graph from exact kNN candidates, shared by the CPU path
+// (csrc/cpu/hnsw/graph_build.cpp) and the CUDA kernels (csrc/cuda/graph_build.cu).
+//
+// The pipeline, per level (level 0 holds every node, level l the nodes drawn at l or above):
+//   1. candidates: the K exact nearest neighbours of each node among the level's nodes;
+//   2. prune: HNSW's heuristic neighbour selection (select_diverse) keeps at most m of them;
+//   3. reverse: every kept edge u -> v offers u to v; each node keeps its R closest offers
+//      (bounded_insert, so the choice does not depend on the order offers arrive in);
+//   4. merge: forward and reverse candidates, deduplicated and sorted (merge_unique), pruned
+//      again by select_diverse to the level's link budget.
+// Every ordering here is by (distance, id), so CPU and GPU results differ only where their
+// floating-point distances differ.
+//
+// Functions take raw pointers and a distance callable; none allocates. No intrinsics, no CUDA
+// types: PANNING_HD compiles them for the host and, under nvcc, for the device.
+#pragma once
+
+#include <math.h>
+
+#include <cstdint>
+
+#include "panning/common.hpp"
+
+namespace panning::graph {
+
+// "No neighbour": the padding of id arrays.
+constexpr std::uint32_t kNone = 0xffffffffu;
+
+// Strict (distance, id) order: nearer first, ties to the lower id. NaN never occurs (inputs are
+// checked finite), +inf marks empty slots and sorts after every real candidate.
+PANNING_HD bool closer(float da, std::uint32_t ia, float db, std::uint32_t ib) {
+  return da < db || (da == db && ia < ib);
+}
+
+// Squared Euclidean distance from a dot product and squared norms, clamped at 0 (the expanded
+// form can round slightly negative for near-duplicates).
+PANNING_HD float l2_from_dot(float norm_a, float norm_b, float dot) {
+  const float d = norm_a + norm_b - 2.0f * dot;
+  return d > 0.0f ? d : 0.0f;
+}
+
+// What a row contributes to a distance besides its dot products: the squared norm for kL2
+// (code 0), 1 / norm for kCosine (code 2; a zero row gives distance 1), unused for kIP.
+PANNING_HD float row_stat(int metric, float squared_norm) {
+  if (metric == 0) return squared_norm;
+  if (metric == 2) {
+    const float n = squared_norm > 1e-30f ? squared_norm : 1e-30f;
+    return 1.0f / sqrtf(n);
+  }
+  return 0.0f;
+}
+
+// The distance of a metric from a dot product and the two rows' row_stat values.
+PANNING_HD float distance_from_dot(int metric, float stat_a, float stat_b, float dot) {
+  if (metric == 0) return l2_from_dot(stat_a, stat_b, dot);
+  if (metric == 2) return 1.0f - dot * stat_a * stat_b;
+  return 1.0f - dot;
+}
+
+// Inserts (d, id) into the list dist/ids of `size` entries sorted by closer() and bounded by
+// `capacity`: when full, the farthest entry falls off. Returns the new size; an entry not closer
+// than the last of a full list, or an id already present, leaves the list unchanged.
+PANNING_HD int bounded_insert(float* dist, std::uint32_t* ids, int size, int capacity, float d,
+                              std::uint32_t id) {
+  if (capacity <= 0) return size;
+  if (size == capacity && !closer(d, id, dist[size - 1], ids[size - 1])) return size;
+  int pos = size;
+  while (pos > 0 && closer(d, id, dist[pos - 1], ids[pos - 1])) --pos;
+  if (pos > 0 && ids[pos - 1] == id) return size;  // same (d, id) already present
+  for (int j = pos; j < size; ++j)
+    if (ids[j] == id) return size;  // present with a larger distance: keep the first offer
+  const int last = size < capacity ? size : capacity - 1;
+  for (int j = last; j > pos; --j) {
+    dist[j] = dist[j - 1];
+    ids[j] = ids[j - 1];
+  }
+  dist[pos] = d;
+  ids[pos] = id;
+  return size < capacity ? size + 1 : size;
+}
+
+// Merges two lists sorted by closer() into `out` (capacity na + nb), dropping kNone entries and
+// repeated ids (the first, nearer occurrence stays). Returns the merged length.
+PANNING_HD int merge_unique(const float* da, const std::uint32_t* ia, int na, const float* db,
+                            const std::uint32_t* ib, int nb, float* out_d, std::uint32_t* out_i) {
+  int i = 0, j = 0, n = 0;
+  while (i < na || j < nb) {
+    float d;
+    std::uint32_t id;
+    if (j >= nb || (i < na && closer(da[i], ia[i], db[j], ib[j]))) {
+      d = da[i];
+      id = ia[i++];
+    } else {
+      d = db[j];
+      id = ib[j++];
+    }
+    if (id == kNone) continue;
+    bool seen = false;
+    for (int t = 0; t < n && !seen; ++t) seen = out_i[t] == id;
+    if (seen) continue;
+    out_d[n] = d;
+    out_i[n] = id;
+    ++n;
+  }
+  return n;
+}
+
+// HNSW's heuristic neighbour selection (Malkov & Yashunin, Alg. 4, as hnswlib runs it: no
+// extension, pruned candidates not kept). `cand_ids`/`cand_dist` hold n candidates sorted by
+// closer(), distances measured from the base node; a candidate is kept when it is nearer to the
+// base than to every neighbour kept so far. `pair(a, b)` returns the distance between nodes a
+// and b. Writes at most m kept entries, in order, and returns their count. kNone entries end the
+// list. Like hnswlib, n <= m candidates are all kept without comparing them.
+template <class PairDistance>
+PANNING_HD int select_diverse(const std::uint32_t* cand_ids, const float* cand_dist, int n, int m,
+                              PairDistance&& pair, std::uint32_t* out_ids, float* out_dist) {
+  int valid = 0;
+  while (valid < n && cand_ids[valid] != kNone) ++valid;
+  if (valid <= m) {
+    for (int c = 0; c < valid; ++c) {
+      out_ids[c] = cand_ids[c];
+      out_dist[c] = cand_dist[c];
+    }
+    return valid;
+  }
+  n = valid;
+  int kept = 0;
+  for (int c = 0; c < n && kept < m; ++c) {
+    const std::uint32_t id = cand_ids[c];
+    if (id == kNone) break;
+    bool keep = true;
+    for (int r = 0; r < kept && keep; ++r) keep = !(pair(id, out_ids[r]) < cand_dist[c]);
+    if (keep) {
+      out_ids[kept] = id;
+      out_dist[kept] = cand_dist[c];
+      ++kept;
+    }
+  }
+  return kept;
+}
+
+// The level-0 beam of the batched search (the CPU twin and the CUDA kernel): `size` entries
+// sorted by closer(), flags[j] != 0 once entry j has been expanded. Inserts (d, id) unexpanded
+// unless the beam is full and the entry is not closer than its last, or id is already in the
+// beam; returns the new size. Because the bound only tightens once the beam is full, a node
+// seen twice is treated the same both times: a forgetful "visited" set changes cost, not results.
+PANNING_HD int beam_insert(float* dist, std::uint32_t* ids, std::uint8_t* flags, int size,
+                           int capacity, float d, std::uint32_t id) {
+  if (size == capacity && !closer(d, id, dist[size - 1], ids[size - 1])) return size;
+  for (int j = 0; j < size; ++j)
+    if (ids[j] == id) return size;
+  int pos = size < capacity ? size : capacity - 1;
+  while (pos > 0 && closer(d, id, dist[pos - 1], ids[pos - 1])) --pos;
+  const int last = size < capacity ? size : capacity - 1;
+  for (int j = last; j > pos; --j) {
+    dist[j] = dist[j - 1];
+    ids[j] = ids[j - 1];
+    flags[j] = flags[j - 1];
+  }
+  dist[pos] = d;
+  ids[pos] = id;
+  flags[pos] = 0;
+  return size < capacity ? size + 1 : size;
+}
+
+// The beam entry to expand next: the nearest not yet expanded, or -1 when the search is done.
+PANNING_HD int beam_next(const std::uint8_t* flags, int size) {
+  for (int j = 0; j < size; ++j)
+    if (!flags[j]) return j;
+  return -1;
+}
+
+// The link budget of a level: 2 * M on level 0, M above (hnswlib's maxM0 and maxM).
+PANNING_HD int level_links(int M, int level) {
+  return level == 0 ? 2 * M : M;
+}
+
+}  // namespace panning::graph

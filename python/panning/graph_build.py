@@ -1,0 +1,508 @@
+"""Graph construction from exact kNN candidates, on the CPU or a CUDA GPU.
+
+:meth:`panning.HNSWIndex.build` builds every level of an HNSW graph in four steps instead of
+inserting nodes one by one (``csrc/include/panning/graph_build.hpp`` holds the shared math):
+
+1. **candidates**: the ``candidates`` exact nearest neighbours of each node among the level's
+   nodes (:func:`gpu_knn_graph` on the GPU: a distance tile on tensor or CUDA cores, then a
+   per-row top-k merge; a blocked brute force on the CPU);
+2. **prune**: HNSW's heuristic neighbour selection keeps at most the level's link budget;
+3. **reverse**: each kept edge ``u -> v`` offers ``u`` to ``v``, which keeps its nearest offers;
+4. **merge**: forward and reverse links, deduplicated, selected again.
+
+Node levels are drawn exactly as :meth:`HNSWIndex.add` draws them, and the result is an ordinary
+``HNSWIndex``: it searches on the CPU, saves, loads and takes further ``add`` calls. Steps 2-4
+run the same C++ functions on both devices, so a GPU build differs from a CPU build only where
+floating-point distances differ. The CPU route costs ``O(n^2 d)`` for the exact candidates and
+is meant for tests and small sets; the GPU route is the fast one.
+
+:func:`beam_search` is the CPU twin of the GPU batched search used by :meth:`HNSWIndex.search`
+for queries that live on a CUDA device.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import _core
+from ._arrays import as_matrix, is_cupy, is_torch
+
+if TYPE_CHECKING:
+    from .index import HNSWIndex
+
+__all__ = ["beam_search", "build_levels", "gpu_knn_graph"]
+
+NONE = np.uint32(0xFFFFFFFF)  # graph_build.hpp's kNone
+_METRICS = {"l2": 0, "ip": 1, "cosine": 2}
+_MAX_GPU_K = 256
+
+
+# ---- device arrays (torch or cupy) ---------------------------------------------------------------
+
+
+class _Device:
+    """Allocation and copies on one CUDA device through torch or cupy (whichever the caller uses;
+    torch first for numpy input)."""
+
+    def __init__(self, like: Any, device: str) -> None:
+        if not _core.build_info()["cuda"]:
+            raise RuntimeError("panning was built without CUDA; use device='cpu'")
+        if not device.startswith("cuda"):
+            raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda[:i]'")
+        self.index = int(device.split(":")[1]) if ":" in device else 0
+        if is_torch(like) and like.is_cuda:
+            self.index = int(like.device.index or 0)
+        if is_cupy(like):
+            self.index = int(like.device.id)
+        self.torch: Any = None
+        self.cupy: Any = None
+        if is_cupy(like):
+            import cupy
+
+            self.cupy = cupy
+        else:
+            try:
+                import torch
+            except ImportError:
+                try:
+                    import cupy
+                except ImportError:
+                    raise RuntimeError(
+                        "GPU graph building needs torch or cupy to hold device arrays"
+                    ) from None
+                self.cupy = cupy
+            else:
+                if not torch.cuda.is_available():
+                    raise RuntimeError("device='cuda' was asked for but torch sees no CUDA device")
+                self.torch = torch
+
+    @property
+    def stream(self) -> int:
+        if self.torch is not None:
+            return int(self.torch.cuda.current_stream(self.index).cuda_stream)
+        with self.cupy.cuda.Device(self.index):
+            return int(self.cupy.cuda.get_current_stream().ptr)
+
+    def empty(self, shape: tuple[int, ...], dtype: str) -> Any:
+        if self.torch is not None:
+            tdt = {
+                "float32": self.torch.float32,
+                "uint32": self.torch.int32,
+                "int64": self.torch.int64,
+                "uint8": self.torch.uint8,
+            }[dtype]
+            return self.torch.empty(shape, dtype=tdt, device=f"cuda:{self.index}")
+        with self.cupy.cuda.Device(self.index):
+            return self.cupy.empty(shape, dtype=dtype)
+
+    def put(self, a: np.ndarray) -> Any:
+        a = np.ascontiguousarray(a)
+        if self.torch is not None:
+            src = a.view(np.int32) if a.dtype == np.uint32 else a
+            return self.torch.from_numpy(src).to(f"cuda:{self.index}", non_blocking=False)
+        with self.cupy.cuda.Device(self.index):
+            return self.cupy.asarray(a)
+
+    def get(self, a: Any, dtype: Any = None) -> np.ndarray:
+        out: np.ndarray = a.cpu().numpy() if self.torch is not None else self.cupy.asnumpy(a)
+        return out.view(dtype) if dtype is not None else out
+
+    @staticmethod
+    def ptr(a: Any) -> int:
+        return int(a.data_ptr()) if hasattr(a, "data_ptr") else int(a.data.ptr)
+
+    def synchronize(self) -> None:
+        if self.torch is not None:
+            self.torch.cuda.synchronize(self.index)
+        else:
+            with self.cupy.cuda.Device(self.index):
+                self.cupy.cuda.get_current_stream().synchronize()
+
+
+# ---- exact kNN on the GPU ------------------------------------------------------------------------
+
+
+def _merge(
+    dev: _Device,
+    q: Any,
+    q_base: int,
+    x: Any,
+    x_base: int,
+    metric: int,
+    k: int,
+    ids: Any,
+    dist: Any,
+    ws: Any,
+    ws_bytes: int,
+) -> None:
+    qm, xm = as_matrix(q, "x"), as_matrix(x, "x")
+    _core.knn_merge_cuda(
+        qm.data_ptr,
+        qm.rows,
+        qm.row_stride,
+        qm.col_stride,
+        qm.dtype,
+        q_base,
+        xm.data_ptr,
+        xm.rows,
+        xm.row_stride,
+        xm.col_stride,
+        xm.dtype,
+        x_base,
+        qm.cols,
+        metric,
+        k,
+        dev.ptr(ids),
+        dev.ptr(dist),
+        dev.ptr(ws),
+        ws_bytes,
+        dev.index,
+        dev.stream,
+    )
+
+
+def _gpu_candidates(dev: _Device, x: Any, k: int, metric: int) -> tuple[Any, Any]:
+    """uint32 ids and float32 distances [n, k] on the device, x already on it."""
+    n = int(x.shape[0])
+    ids = dev.empty((n, k), "uint32")
+    dist = dev.empty((n, k), "float32")
+    _core.knn_reset_cuda(n, k, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream)
+    ws_bytes = int(_core.knn_workspace_bytes(n, n))
+    ws = dev.empty((max(1, ws_bytes),), "uint8")
+    _merge(dev, x, 0, x, 0, metric, k, ids, dist, ws, ws_bytes)
+    return ids, dist
+
+
+def gpu_knn_graph(
+    x: Any, k: int, *, metric: str = "l2", device: str = "cuda", block_rows: int | None = None
+) -> tuple[Any, Any]:
+    """Exact kNN graph on a CUDA GPU: each row's ``k`` nearest *other* rows.
+
+    Called by :func:`panning.knn_graph` with ``device="cuda"``. ``x`` is a numpy array (copied to
+    the device ``block_rows`` rows at a time, so arrays larger than GPU memory work in pieces;
+    ``None`` copies it whole) or a torch / cupy CUDA array (used in place). float16 and bfloat16
+    inputs run on tensor cores (sm_80+) with float32 accumulation.
+
+    Returns int64 ids (``-1`` pads) and float32 distances ``[n, k]``: numpy arrays for numpy
+    input, device arrays of the input's framework otherwise. Distances come from
+    ``|a|^2 + |b|^2 - 2<a, b>`` (l2) or normalised dot products (cosine), so they match the CPU's
+    to float32 rounding, not bit for bit.
+    """
+    if metric not in _METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {tuple(_METRICS)}")
+    m = as_matrix(x, "x")
+    if k > _MAX_GPU_K:
+        raise ValueError(f"k must be at most {_MAX_GPU_K} on the GPU; got {k}")
+    on_gpu = m.on_gpu
+    if not on_gpu and block_rows is not None and block_rows <= 0:
+        raise ValueError(f"block_rows must be positive; got {block_rows}")
+    dev = _Device(x if on_gpu else None, device if not on_gpu else f"cuda:{m.device}")
+    n = m.rows
+    kk = min(k, max(n - 1, 0))
+    if on_gpu or block_rows is None or block_rows >= n:
+        xd = x if on_gpu else dev.put(np.ascontiguousarray(x))
+        if kk > 0:
+            ids, dist = _gpu_candidates(dev, xd, kk, _METRICS[metric])
+        else:
+            ids = dist = None
+        return _finish(dev, ids, dist, n, k, kk, on_gpu)
+    # Streaming: the running lists stay on the device; x passes through in blocks.
+    ids = dev.empty((n, kk), "uint32")
+    dist = dev.empty((n, kk), "float32")
+    _core.knn_reset_cuda(n, kk, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream)
+    ws_bytes = int(_core.knn_workspace_bytes(block_rows, block_rows))
+    ws = dev.empty((max(1, ws_bytes),), "uint8")
+    for i0 in range(0, n, block_rows):
+        qd = dev.put(x[i0 : i0 + block_rows])
+        for j0 in range(0, n, block_rows):
+            xd = qd if j0 == i0 else dev.put(x[j0 : j0 + block_rows])
+            sub_ids = ids[i0 : i0 + block_rows]
+            sub_dist = dist[i0 : i0 + block_rows]
+            _merge(dev, qd, i0, xd, j0, _METRICS[metric], kk, sub_ids, sub_dist, ws, ws_bytes)
+        dev.synchronize()  # the next block's copy reuses host staging
+    return _finish(dev, ids, dist, n, k, kk, on_gpu)
+
+
+def _finish(
+    dev: _Device, ids: Any, dist: Any, n: int, k: int, kk: int, on_gpu: bool
+) -> tuple[Any, Any]:
+    out_ids = np.full((n, k), -1, dtype=np.int64)
+    out_dist = np.full((n, k), np.inf, dtype=np.float32)
+    if kk > 0:
+        got = dev.get(ids, np.uint32).astype(np.int64)
+        got[got == int(NONE)] = -1
+        out_ids[:, :kk] = got
+        out_dist[:, :kk] = dev.get(dist)
+    if not on_gpu:
+        return out_ids, out_dist
+    return dev.put(out_ids), dev.put(out_dist)
+
+
+# ---- building the levels ------------------------------------------------------------------------
+
+
+def _cpu_candidates(xl: np.ndarray, k: int, metric: str, threads: int | None) -> Any:
+    from .index import FlatIndex
+
+    flat = FlatIndex(xl.shape[1], metric="l2" if metric == "l2" else "ip", threads=threads)
+    flat.add(xl)
+    ids, dist = flat.knn_graph(k)
+    out = ids.astype(np.uint32)
+    out[ids < 0] = NONE
+    return out, np.ascontiguousarray(dist, dtype=np.float32)
+
+
+def build_levels(
+    x: np.ndarray,
+    levels: np.ndarray,
+    *,
+    M: int,
+    metric: str,
+    candidates: int,
+    device: str,
+    threads: int | None,
+) -> list[np.ndarray]:
+    """Link lists of every level for :meth:`HNSWIndex.build` (uint32 row numbers, kNone pads).
+
+    ``x`` is float32 ``[n, d]``, already normalised for cosine (which then runs as ``"ip"``);
+    ``levels`` the drawn level of each row. Levels are built top-down so that each node's links
+    one level up join its candidates as long-range edges: exact kNN candidates alone stay inside
+    tight clusters, and queries that fall between clusters would find no way across.
+    """
+    eff = "l2" if metric == "l2" else "ip"
+    code = _METRICS[eff]
+    th = -1 if threads is None else threads
+    top = int(levels.max()) if len(levels) else -1
+    dev = _Device(None, device) if device != "cpu" else None
+    x_dev = dev.put(x) if dev is not None else None
+    out: list[np.ndarray] = [np.zeros((0, 0), np.uint32)] * (top + 1)
+    above: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # nodes, links, distances
+    for level in range(top, -1, -1):
+        nodes = np.flatnonzero(levels >= level)
+        m = 2 * M if level == 0 else M
+        count = len(nodes)
+        extra = extra_d = None
+        if above is not None:
+            up_nodes, up_links, up_d = above
+            extra = np.full((count, up_links.shape[1]), NONE, dtype=np.uint32)
+            extra_d = np.full(extra.shape, np.inf, dtype=np.float32)
+            rows = np.searchsorted(nodes, up_nodes)
+            valid = up_links != NONE
+            local = np.where(valid, up_nodes[np.minimum(up_links, len(up_nodes) - 1)], 0)
+            extra[rows] = np.where(valid, np.searchsorted(nodes, local), NONE).astype(np.uint32)
+            extra_d[rows] = np.where(valid, up_d, np.inf)
+        if count <= 1:
+            links = np.full((count, m), NONE, dtype=np.uint32)
+            dists = np.full((count, m), np.inf, dtype=np.float32)
+        else:
+            k = min(candidates, count - 1)
+            if dev is None:
+                xl = x if level == 0 else np.ascontiguousarray(x[nodes])
+                cand, cd = _cpu_candidates(xl, k, eff, threads)
+                pruned, pd = _core.prune_candidates(xl, code, cand, cd, extra, extra_d, m, th)
+                links, dists = _core.reverse_merge(xl, code, pruned, pd, m, m, th)
+            else:
+                links, dists = _gpu_level(dev, x_dev, nodes, level, k, m, code, extra, extra_d)
+        links, dists = np.asarray(links), np.asarray(dists)
+        above = (nodes, links, dists)
+        glob = np.where(links == NONE, NONE, nodes[np.minimum(links, count - 1)].astype(np.uint32))
+        out[level] = np.ascontiguousarray(glob, dtype=np.uint32)
+    return out
+
+
+def _gpu_level(
+    dev: _Device,
+    x_dev: Any,
+    nodes: np.ndarray,
+    level: int,
+    k: int,
+    m: int,
+    code: int,
+    extra: np.ndarray | None,
+    extra_d: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    if level == 0:
+        xl = x_dev
+    else:
+        idx = dev.put(nodes.astype(np.int64))
+        xl = (
+            x_dev[idx].contiguous()
+            if dev.torch is not None
+            else dev.cupy.ascontiguousarray(x_dev[idx])
+        )
+    n, dim = int(xl.shape[0]), int(xl.shape[1])
+    cand, cd = _gpu_candidates(dev, xl, k, code)
+    pruned = dev.empty((n, m), "uint32")
+    pd = dev.empty((n, m), "float32")
+    e_ids = dev.put(extra) if extra is not None else None
+    e_d = dev.put(extra_d) if extra_d is not None else None
+    n_extra = 0 if extra is None else int(extra.shape[1])
+    _core.prune_candidates_cuda(
+        dev.ptr(xl),
+        n,
+        dim,
+        code,
+        dev.ptr(cand),
+        dev.ptr(cd),
+        k,
+        dev.ptr(e_ids) if e_ids is not None else 0,
+        dev.ptr(e_d) if e_d is not None else 0,
+        n_extra,
+        m,
+        dev.ptr(pruned),
+        dev.ptr(pd),
+        dev.index,
+        dev.stream,
+    )
+    del cand, cd
+    links = dev.empty((n, m), "uint32")
+    ld = dev.empty((n, m), "float32")
+    ws_bytes = int(_core.reverse_merge_workspace_bytes(n, m))
+    ws = dev.empty((max(1, ws_bytes),), "uint8")
+    _core.reverse_merge_cuda(
+        dev.ptr(xl),
+        n,
+        dim,
+        code,
+        dev.ptr(pruned),
+        dev.ptr(pd),
+        m,
+        m,
+        m,
+        dev.ptr(links),
+        dev.ptr(ld),
+        dev.ptr(ws),
+        ws_bytes,
+        dev.index,
+        dev.stream,
+    )
+    return dev.get(links, np.uint32), dev.get(ld)
+
+
+# ---- batched beam search ------------------------------------------------------------------------
+
+
+def beam_search(
+    index: HNSWIndex, q: npt.ArrayLike, k: int, *, ef: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CPU twin of the GPU batched search: greedy descent, then one sorted beam of ``ef``
+    entries expanded nearest-first. Same results as the GPU kernel up to float rounding; recall
+    close to :meth:`HNSWIndex.search` at equal ``ef``. Returns labels (``-1`` pads) and
+    distances."""
+    qf = _queries_f32(index, np.asarray(q))
+    level0, upper, offset, entry, max_level = index._index.export_links()
+    x = index._index.export_vectors()
+    ef_v = index.ef if ef is None else int(ef)
+    ids, dist = _core.beam_search(
+        x,
+        _search_metric(index),
+        index.M,
+        level0,
+        upper,
+        offset,
+        int(entry),
+        int(max_level),
+        qf,
+        int(k),
+        ef_v,
+        index.threads,
+    )
+    return _labels(index, np.asarray(ids)), np.asarray(dist)
+
+
+def _search_metric(index: HNSWIndex) -> int:
+    return 0 if index.metric == "l2" else 1
+
+
+def _queries_f32(index: HNSWIndex, q: np.ndarray) -> np.ndarray:
+    if q.ndim != 2 or q.shape[1] != index.dim:
+        raise ValueError(f"queries must be 2-D [nq, {index.dim}]; got shape {q.shape}")
+    qf = np.ascontiguousarray(q, dtype=np.float32)
+    if not np.isfinite(qf).all():
+        raise ValueError("queries hold NaN or inf")
+    if index.metric == "cosine":
+        norms = np.linalg.norm(qf.astype(np.float64), axis=1, keepdims=True)
+        qf = np.ascontiguousarray(qf / np.maximum(norms, 1e-30), dtype=np.float32)
+    return qf
+
+
+def _labels(index: HNSWIndex, internal: np.ndarray) -> np.ndarray:
+    labels = index.ids
+    out = np.full(internal.shape, -1, dtype=np.int64)
+    ok = internal != NONE
+    out[ok] = labels[internal[ok].astype(np.int64)]
+    return out
+
+
+class GpuGraph:
+    """A device copy of an HNSWIndex's graph and vectors for batched GPU search."""
+
+    def __init__(self, index: HNSWIndex, like: Any) -> None:
+        m = as_matrix(like, "queries")
+        self.dev = _Device(like, f"cuda:{m.device}")
+        level0, upper, offset, entry, max_level = index._index.export_links()
+        self.x = self.dev.put(index._index.export_vectors())
+        self.level0 = self.dev.put(level0)
+        self.upper = self.dev.put(upper if len(upper) else np.zeros(1, np.uint32))
+        self.offset = self.dev.put(offset)
+        self.entry, self.max_level = int(entry), int(max_level)
+        self.size, self.dim, self.M = len(index), index.dim, index.M
+        self.metric = _search_metric(index)
+        self.labels = self.dev.put(index.ids)
+        self.normalise = index.metric == "cosine"
+
+    def search(self, q: Any, k: int, ef: int) -> tuple[Any, Any]:
+        m = as_matrix(q, "queries")
+        if m.cols != self.dim:
+            raise ValueError(f"queries have {m.cols} columns but the index has dim {self.dim}")
+        if self.dev.torch is not None:
+            qf = q.detach().float()
+            if not bool(self.dev.torch.isfinite(qf).all()):
+                raise ValueError("queries hold NaN or inf")
+            if self.normalise:
+                qf = qf / qf.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            qf = qf.contiguous()
+        else:
+            cp = self.dev.cupy
+            qf = q.astype(cp.float32)
+            if not bool(cp.isfinite(qf).all()):
+                raise ValueError("queries hold NaN or inf")
+            if self.normalise:
+                qf = qf / cp.maximum(cp.linalg.norm(qf, axis=1, keepdims=True), 1e-30)
+            qf = cp.ascontiguousarray(qf)
+        nq = int(qf.shape[0])
+        ids = self.dev.empty((nq, k), "uint32")
+        dist = self.dev.empty((nq, k), "float32")
+        _core.beam_search_cuda(
+            self.dev.ptr(self.x),
+            self.size,
+            self.dim,
+            self.metric,
+            self.M,
+            self.dev.ptr(self.level0),
+            self.dev.ptr(self.upper),
+            self.dev.ptr(self.offset),
+            self.entry,
+            self.max_level,
+            self.dev.ptr(qf),
+            nq,
+            k,
+            ef,
+            self.dev.ptr(ids),
+            self.dev.ptr(dist),
+            self.dev.index,
+            self.dev.stream,
+        )
+        if self.dev.torch is not None:
+            raw = ids.long() & 0xFFFFFFFF
+            miss = raw == 0xFFFFFFFF
+            lab = self.labels[raw.clamp_max(max(self.size - 1, 0))]
+            return lab.masked_fill(miss, -1), dist
+        cp = self.dev.cupy
+        raw = ids.astype(cp.int64)
+        miss = raw == 0xFFFFFFFF
+        lab = self.labels[cp.minimum(raw, max(self.size - 1, 0))]
+        return cp.where(miss, -1, lab), dist
