@@ -127,7 +127,7 @@ __global__ void __launch_bounds__(128) distance_tile_wmma(TileArgs a) {
   constexpr int kLd = kTileK + 8;  // 16-bit elements; a multiple of 8 as WMMA requires
   __shared__ __align__(32) T as[kTile * kLd];
   __shared__ __align__(32) T bs[kTile * kLd];
-  __shared__ float cs[kTile][kTile + 4];
+  __shared__ __align__(32) float cs[kTile][kTile + 4];
   const int tid = threadIdx.x, warp = tid / 32;
   const int wr = (warp / 2) * 32, wc = (warp % 2) * 32;
   const std::int64_t r0 = static_cast<std::int64_t>(blockIdx.y) * kTile;
