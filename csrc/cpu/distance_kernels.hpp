@@ -27,7 +27,6 @@ struct KnnScanArgs {
   const float* stored_sq = nullptr;  // squared norms, padded with zeros to whole panels (l2 only)
   std::int64_t begin = 0;            // stored rows [begin, end) are scanned; begin % nr == 0
   std::int64_t end = 0;
-  std::int64_t block_rows = 0;             // stored rows per L2-resident block, a multiple of nr
   std::int64_t self_first = -1;            // >= 0: query i never lists stored row self_first + i
   const std::uint64_t* exclude = nullptr;  // bitmap of stored rows to leave out, or nullptr
   // Per query i: a top-k list dist[i * k, i * k + count[i]) / ids[...] sorted as in knn_math.hpp.

@@ -47,12 +47,10 @@ constexpr std::int64_t kMinSliceRows = 4096;  // smallest slice of rows worth it
 // Packed path. Fewer queries than this take the direct path: packing every stored row costs about
 // as much as scanning them for a few dozen queries.
 constexpr std::int64_t kMinPackedQueries = 64;
-// Queries per task, in panels of mr: the stored rows are read from memory once per task, so
-// bigger tasks need less bandwidth (8 * mr queries: ~1 byte per cycle per core at d = 384).
-constexpr std::int64_t kQueryPanelsPerTask = 8;
-// Stored rows per block are sized to ~192 KB so a block stays in L2 (512 KB to 2 MB per core on
-// current x86) while every query panel of the task passes over it.
-constexpr std::int64_t kStoredBlockBytes = 192 * 1024;
+// Queries per task, in panels of mr. The stored rows are read from memory once per task, so
+// bigger tasks need less bandwidth, while the task's packed queries (16 * mr * dim floats:
+// 150 KB for AVX2, 300 KB for AVX-512 at d = 384) should stay in L2.
+constexpr std::int64_t kQueryPanelsPerTask = 16;
 // FMAs per thread between interrupt checks (~0.1-0.3 s).
 constexpr std::int64_t kPackedChunkFmas = std::int64_t{1} << 31;
 
@@ -292,8 +290,6 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
         exclude_bits[static_cast<std::size_t>(id >> 6)] |= std::uint64_t{1} << (id & 63);
   }
 
-  const std::int64_t block_rows =
-      std::max<std::int64_t>(1, kStoredBlockBytes / (dim * std::int64_t{4}) / nr) * nr;
   const std::int64_t mc = kQueryPanelsPerTask * mr;
   const std::int64_t qblocks_total = (nq + mc - 1) / mc;
   const std::int64_t fmas_per_qblock = std::max<std::int64_t>(1, mc * n * dim);
@@ -341,7 +337,6 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
         a.stored_sq = stored_sq.data();
         a.begin = r0;
         a.end = r1;
-        a.block_rows = block_rows;
         a.self_first = self_offset >= 0 ? self_offset + q0 : -1;
         a.exclude = exclude_bits.empty() ? nullptr : exclude_bits.data();
         a.k = k;
