@@ -8,6 +8,34 @@
 
 namespace panning::cpu {
 
+// One exact top-k scan of packed query rows against packed stored rows (knn_scan.inc): the
+// GEMM-style hot loop of FlatIndex search and exact kNN graphs.
+//
+// Layouts. Rows are packed in panels: the stored rows [p * nr, p * nr + nr) as float[dim][nr]
+// (row-interleaved, zero rows past the end), the queries [p * mr, ...) as float[dim][mr]; mr and
+// nr are the kernel table's knn_mr / knn_nr. A register tile of mr queries x nr stored rows is
+// accumulated over all of dim (one broadcast query value, nr / width vector loads and mr * nr /
+// width FMAs per step), turned into distances in registers and compared against each query's
+// current k-th distance, so most candidates cost one vector compare and never leave registers.
+struct KnnScanArgs {
+  std::int64_t dim = 0;
+  bool l2 = true;  // |a|^2 + |b|^2 - 2 <a, b> (needs the squared norms); else 1 - <a, b>
+  const float* queries = nullptr;   // packed panels of mr rows
+  const float* query_sq = nullptr;  // [nq] squared norms (l2 only)
+  std::int64_t nq = 0;
+  const float* stored = nullptr;     // packed panels of nr rows
+  const float* stored_sq = nullptr;  // squared norms, padded with zeros to whole panels (l2 only)
+  std::int64_t begin = 0;            // stored rows [begin, end) are scanned; begin % nr == 0
+  std::int64_t end = 0;
+  std::int64_t self_first = -1;            // >= 0: query i never lists stored row self_first + i
+  const std::uint64_t* exclude = nullptr;  // bitmap of stored rows to leave out, or nullptr
+  // Per query i: a top-k list dist[i * k, i * k + count[i]) / ids[...] sorted as in knn_math.hpp.
+  std::int64_t k = 0;
+  float* best_dist = nullptr;
+  std::int64_t* best_ids = nullptr;
+  std::int64_t* best_count = nullptr;
+};
+
 struct DistanceKernels {
   const char* name;
   // <a, b> and |a - b|^2 of two float32 vectors of length d.
@@ -25,6 +53,10 @@ struct DistanceKernels {
   // Conversions between float32 and IEEE half bits (round to nearest even).
   void (*half_to_float)(const std::uint16_t* src, std::int64_t n, float* dst);
   void (*float_to_half)(const float* src, std::int64_t n, std::uint16_t* dst);
+  // Register tile of the packed top-k scan (KnnScanArgs): mr queries x nr stored rows.
+  std::int64_t knn_mr;
+  std::int64_t knn_nr;
+  void (*knn_scan)(const KnnScanArgs& args);
 };
 
 DistanceKernels distance_kernels_generic();

@@ -12,6 +12,8 @@ sources provide it:
 :func:`exact_knn_graph` builds an exact graph in float32 NumPy blocks (matrix multiply + partial
 top-k). Its cost is ``O(N^2 d)`` flops and ``O(block * N)`` memory: about 4 minutes for the
 117,659 x 384 wordnet embeddings on 2 cores, so cache it with :func:`load_or_build_graph`.
+:func:`panning.knn_graph` (``exact=True``) builds the same graph with panning's packed native scan,
+in ~1.8x less CPU time on 2 AVX2 cores (bench/README.md, "kNN graph (CPU)").
 """
 
 from __future__ import annotations

@@ -1,0 +1,67 @@
+// Scalar pieces of exact k-nearest-neighbour search shared by the CPU kernels
+// (csrc/cpu/knn_scan.inc, compiled once per ISA) and, later, CUDA kernels: distances from a dot
+// product and a bounded, sorted top-k list. No intrinsics, no allocation, no exceptions.
+//
+// Conventions (those of panning/hnsw.hpp and panning.reference):
+//   kL2     squared Euclidean distance |a - b|^2, here from the norm expansion
+//           |a|^2 + |b|^2 - 2 <a, b>, clamped at 0 (rounding can make it slightly negative);
+//   kIP     1 - <a, b>;   kCosine: 1 - <a, b> of unit rows.
+//   Order   ascending distance; equal distances go to the lower id. A top-k list is always
+//           sorted in that order, so its last entry is the one to evict next.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+
+#include "panning/common.hpp"
+
+namespace panning {
+
+// |a|^2 + |b|^2 - 2 <a, b>, clamped at 0. The expansion loses absolute precision of about
+// eps * (|a|^2 + |b|^2) to cancellation, which is why exact searches recompute the distances of
+// the k winners directly (see FlatIndex); it is only used to rank candidates.
+PANNING_HD float knn_l2_from_dot(float sq_a, float sq_b, float dot) {
+  const float d = (sq_a + sq_b) - 2.0f * dot;
+  return d > 0.0f ? d : 0.0f;  // also maps -0 to +0
+}
+
+// 1 - <a, b>: the inner-product and cosine "distances".
+PANNING_HD float knn_ip_from_dot(float dot) {
+  return 1.0f - dot;
+}
+
+// True when (da, ia) ranks before (db, ib): nearer, or as near with the lower id.
+template <class Id>
+PANNING_HD bool knn_before(float da, Id ia, float db, Id ib) {
+  return da < db || (da == db && ia < ib);
+}
+
+// The distance a candidate must not exceed to enter a sorted list of `count` of at most `k`
+// entries: +inf while the list has room, else its last (worst) distance. Candidates equal to
+// the threshold may still enter on a lower id, so callers filter with `<=`, then call
+// knn_insert, which decides ties exactly.
+PANNING_HD float knn_threshold(const float* dist, std::int64_t count, std::int64_t k) {
+  return count < k ? std::numeric_limits<float>::infinity() : dist[k - 1];
+}
+
+// Inserts (d, id) into the sorted list dist[0, count), ids[0, count) of capacity k, keeping the k
+// first in knn_before order (a full list drops its last entry; a candidate ranking after the last
+// entry of a full list is ignored). Returns the new count. O(k) moves per insertion, which is
+// what a sorted list costs; candidates are filtered with knn_threshold first, so insertions are
+// rare (about k ln(n / k) per query when ids arrive in random order of distance).
+template <class Id>
+PANNING_HD std::int64_t knn_insert(float* dist, Id* ids, std::int64_t count, std::int64_t k,
+                                   float d, Id id) {
+  if (count == k && !knn_before(d, id, dist[k - 1], ids[k - 1])) return count;
+  std::int64_t pos = count < k ? count : k - 1;  // the slot freed at the end
+  while (pos > 0 && knn_before(d, id, dist[pos - 1], ids[pos - 1])) {
+    dist[pos] = dist[pos - 1];
+    ids[pos] = ids[pos - 1];
+    --pos;
+  }
+  dist[pos] = d;
+  ids[pos] = id;
+  return count < k ? count + 1 : count;
+}
+
+}  // namespace panning
