@@ -184,7 +184,7 @@ __global__ void __launch_bounds__(128) distance_tile_wmma(TileArgs a) {
 
 // One warp per query row of the tile: merges the row's distances into its top-k list (shared
 // memory while it runs). Candidates beating the current k-th are inserted by lane 0 with
-// graph::bounded_insert, so ties resolve exactly as on the CPU.
+// knn_insert, so ties resolve exactly as on the CPU.
 __global__ void __launch_bounds__(128)
     select_kernel(const float* tile, std::int64_t rows, std::int64_t cols, std::int64_t q_row0,
                   std::int64_t self0, std::int64_t x_id0, int k, std::uint32_t* ids, float* dist) {
@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(128)
       const int src = __ffs(mask) - 1;
       const float dd = __shfl_sync(kFull, dj, src);
       const std::uint32_t gg = __shfl_sync(kFull, gid, src);
-      if (lane == 0) graph::bounded_insert(d, id, k, k, dd, gg);
+      if (lane == 0) knn_insert(d, id, std::int64_t{k}, std::int64_t{k}, dd, gg);
       __syncwarp();
     }
   }
@@ -310,7 +310,7 @@ __global__ void fill_offers_kernel(const std::uint32_t* fwd, const float* fwd_di
 }
 
 // One warp per node; dynamic shared memory holds, per warp, the reverse list (reverse_cap) and
-// the merged list (m_in + reverse_cap). The offers of a node arrive in any order; bounded_insert
+// the merged list (m_in + reverse_cap). The offers of a node arrive in any order; knn_insert
 // keeps the reverse_cap nearest by (distance, id), so the result does not depend on it.
 __global__ void merge_kernel(const float* x, std::int64_t n, std::int64_t dim, int metric,
                              const std::uint32_t* fwd, const float* fwd_dist, int m_in,
@@ -329,11 +329,12 @@ __global__ void merge_kernel(const float* x, std::int64_t n, std::int64_t dim, i
   if (v >= n) return;
   int nm = 0;
   if (lane == 0) {
-    int nr = 0;
+    std::int64_t nr = 0;
     if (reverse_cap > 0)
       for (unsigned long long e = start[v]; e < start[v] + degree[v]; ++e)
-        nr = graph::bounded_insert(rd, ri, nr, reverse_cap, offer_dist[e], offer_id[e]);
-    nm = graph::merge_unique(fwd_dist + v * m_in, fwd + v * m_in, m_in, rd, ri, nr, md, mi);
+        nr = knn_insert(rd, ri, nr, std::int64_t{reverse_cap}, offer_dist[e], offer_id[e]);
+    nm = graph::merge_unique(fwd_dist + v * m_in, fwd + v * m_in, m_in, rd, ri,
+                             static_cast<int>(nr), md, mi);
   }
   nm = __shfl_sync(kFull, nm, 0);
   __syncwarp();

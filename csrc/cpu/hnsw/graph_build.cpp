@@ -142,14 +142,15 @@ void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metr
     ri[t].resize(static_cast<std::size_t>(cap));
     md[t].resize(static_cast<std::size_t>(m_in + cap));
     mi[t].resize(static_cast<std::size_t>(m_in + cap));
-    int nr = 0;
+    std::int64_t nr = 0;  // each u offers itself to v at most once: no duplicates to handle
     if (reverse_cap > 0)
       for (std::int64_t e = start[v]; e < start[v + 1]; ++e)
-        nr = graph::bounded_insert(rd[t].data(), ri[t].data(), nr, reverse_cap,
-                                   offer_dist[static_cast<std::size_t>(e)],
-                                   offer_id[static_cast<std::size_t>(e)]);
-    const int nm = graph::merge_unique(fwd_dist + v * m_in, fwd + v * m_in, m_in, rd[t].data(),
-                                       ri[t].data(), nr, md[t].data(), mi[t].data());
+        nr = knn_insert(rd[t].data(), ri[t].data(), nr, std::int64_t{reverse_cap},
+                        offer_dist[static_cast<std::size_t>(e)],
+                        offer_id[static_cast<std::size_t>(e)]);
+    const int nm =
+        graph::merge_unique(fwd_dist + v * m_in, fwd + v * m_in, m_in, rd[t].data(), ri[t].data(),
+                            static_cast<int>(nr), md[t].data(), mi[t].data());
     std::uint32_t* o = out + v * m_out;
     float* od = out_dist + v * m_out;
     const int kept = graph::select_diverse(mi[t].data(), md[t].data(), nm, m_out, dist, o, od);

@@ -5,7 +5,7 @@
 //   1. candidates: the K exact nearest neighbours of each node among the level's nodes;
 //   2. prune: HNSW's heuristic neighbour selection (select_diverse) keeps at most m of them;
 //   3. reverse: every kept edge u -> v offers u to v; each node keeps its R closest offers
-//      (bounded_insert, so the choice does not depend on the order offers arrive in);
+//      (knn_insert, so the choice does not depend on the order offers arrive in);
 //   4. merge: forward and reverse candidates, deduplicated and sorted (merge_unique), pruned
 //      again by select_diverse to the level's link budget.
 // Every ordering here is by (distance, id), so CPU and GPU results differ only where their
@@ -20,23 +20,18 @@
 #include <cstdint>
 
 #include "panning/common.hpp"
+#include "panning/knn_math.hpp"
 
 namespace panning::graph {
 
 // "No neighbour": the padding of id arrays.
 constexpr std::uint32_t kNone = 0xffffffffu;
 
-// Strict (distance, id) order: nearer first, ties to the lower id. NaN never occurs (inputs are
-// checked finite), +inf marks empty slots and sorts after every real candidate.
+// Strict (distance, id) order: nearer first, ties to the lower id (knn_math.hpp's order). NaN
+// never occurs (inputs are checked finite); +inf marks empty slots and sorts after every real
+// candidate.
 PANNING_HD bool closer(float da, std::uint32_t ia, float db, std::uint32_t ib) {
-  return da < db || (da == db && ia < ib);
-}
-
-// Squared Euclidean distance from a dot product and squared norms, clamped at 0 (the expanded
-// form can round slightly negative for near-duplicates).
-PANNING_HD float l2_from_dot(float norm_a, float norm_b, float dot) {
-  const float d = norm_a + norm_b - 2.0f * dot;
-  return d > 0.0f ? d : 0.0f;
+  return knn_before(da, ia, db, ib);
 }
 
 // What a row contributes to a distance besides its dot products: the squared norm for kL2
@@ -52,31 +47,9 @@ PANNING_HD float row_stat(int metric, float squared_norm) {
 
 // The distance of a metric from a dot product and the two rows' row_stat values.
 PANNING_HD float distance_from_dot(int metric, float stat_a, float stat_b, float dot) {
-  if (metric == 0) return l2_from_dot(stat_a, stat_b, dot);
+  if (metric == 0) return knn_l2_from_dot(stat_a, stat_b, dot);
   if (metric == 2) return 1.0f - dot * stat_a * stat_b;
   return 1.0f - dot;
-}
-
-// Inserts (d, id) into the list dist/ids of `size` entries sorted by closer() and bounded by
-// `capacity`: when full, the farthest entry falls off. Returns the new size; an entry not closer
-// than the last of a full list, or an id already present, leaves the list unchanged.
-PANNING_HD int bounded_insert(float* dist, std::uint32_t* ids, int size, int capacity, float d,
-                              std::uint32_t id) {
-  if (capacity <= 0) return size;
-  if (size == capacity && !closer(d, id, dist[size - 1], ids[size - 1])) return size;
-  int pos = size;
-  while (pos > 0 && closer(d, id, dist[pos - 1], ids[pos - 1])) --pos;
-  if (pos > 0 && ids[pos - 1] == id) return size;  // same (d, id) already present
-  for (int j = pos; j < size; ++j)
-    if (ids[j] == id) return size;  // present with a larger distance: keep the first offer
-  const int last = size < capacity ? size : capacity - 1;
-  for (int j = last; j > pos; --j) {
-    dist[j] = dist[j - 1];
-    ids[j] = ids[j - 1];
-  }
-  dist[pos] = d;
-  ids[pos] = id;
-  return size < capacity ? size + 1 : size;
 }
 
 // Merges two lists sorted by closer() into `out` (capacity na + nb), dropping kNone entries and

@@ -163,7 +163,7 @@ void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metr
 
 // Batched beam search over exported links (HnswIndex::export_links), the CPU twin of the CUDA
 // search kernel: greedy descent on the upper levels, then one sorted list of ef entries on level
-// 0, always expanding its nearest unexpanded entry (graph_build.hpp's bounded_insert). Results are
+// 0, always expanding its nearest unexpanded entry (graph_build.hpp's beam_insert). Results are
 // internal ids [nq, k] (kNone / +inf pad). x: stored vectors [size, dim] float32; q: queries
 // [nq, dim] float32, normalised for cosine.
 void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric metric, int M,

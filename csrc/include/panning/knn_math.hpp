@@ -1,6 +1,7 @@
 // Scalar pieces of exact k-nearest-neighbour search shared by the CPU kernels
-// (csrc/cpu/knn_scan.inc, compiled once per ISA) and, later, CUDA kernels: distances from a dot
-// product and a bounded, sorted top-k list. No intrinsics, no allocation, no exceptions.
+// (csrc/cpu/knn_scan.inc, compiled once per ISA) and the CUDA graph kernels (graph_build.hpp,
+// csrc/cuda/graph_build.cu): distances from a dot product and a bounded, sorted top-k list.
+// No intrinsics, no allocation, no exceptions.
 //
 // Conventions (those of panning/hnsw.hpp and panning.reference):
 //   kL2     squared Euclidean distance |a - b|^2, here from the norm expansion
