@@ -57,6 +57,7 @@ class _Device:
             self.index = int(like.device.index or 0)
         if is_cupy(like):
             self.index = int(like.device.id)
+        self.where = f"cuda:{self.index}"  # torch's name of the device
         self.torch: Any = None
         self.cupy: Any = None
         if is_cupy(like):
@@ -94,7 +95,7 @@ class _Device:
                 "int64": self.torch.int64,
                 "uint8": self.torch.uint8,
             }[dtype]
-            return self.torch.empty(shape, dtype=tdt, device=f"cuda:{self.index}")
+            return self.torch.empty(shape, dtype=tdt, device=self.where)
         with self.cupy.cuda.Device(self.index):
             return self.cupy.empty(shape, dtype=dtype)
 
@@ -102,7 +103,7 @@ class _Device:
         a = np.ascontiguousarray(a)
         if self.torch is not None:
             src = a.view(np.int32) if a.dtype == np.uint32 else a
-            return self.torch.from_numpy(src).to(f"cuda:{self.index}", non_blocking=False)
+            return self.torch.from_numpy(src).to(self.where)
         with self.cupy.cuda.Device(self.index):
             return self.cupy.asarray(a)
 
@@ -140,13 +141,13 @@ def _merge(
 ) -> None:
     qm, xm = as_matrix(q, "x"), as_matrix(x, "x")
     _core.knn_merge_cuda(
-        qm.data_ptr,
+        dev.ptr(q),  # element (0, 0), storage offset included
         qm.rows,
         qm.row_stride,
         qm.col_stride,
         qm.dtype,
         q_base,
-        xm.data_ptr,
+        dev.ptr(x),
         xm.rows,
         xm.row_stride,
         xm.col_stride,

@@ -1,0 +1,304 @@
+"""The Python side of the GPU graph paths (device arrays, pointers, strides, streaming, id
+mapping), run without a GPU: torch CPU tensors stand in for device memory and the CUDA
+launchers are replaced by their CPU twins reading that memory through the same pointers.
+
+What this does not test is the CUDA kernels themselves (tests/test_graph_build_gpu.py does,
+on a GPU); what it does test is everything around them that would otherwise first run there.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+import panning
+from panning import _core, graph_build, reference
+
+torch = pytest.importorskip("torch")
+
+NONE = 0xFFFFFFFF
+
+
+def view(ptr: int, shape: tuple[int, ...], dtype: np.dtype, strides=None) -> np.ndarray:
+    """A numpy array over `ptr` (no copy)."""
+    dtype = np.dtype(dtype)
+    if strides is None:
+        count = int(np.prod(shape)) if shape else 1
+        buf = (ctypes.c_byte * (count * dtype.itemsize)).from_address(ptr)
+        return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+    span = sum((s - 1) * st for s, st in zip(shape, strides)) + 1 if all(shape) else 1
+    buf = (ctypes.c_byte * (span * dtype.itemsize)).from_address(ptr)
+    base = np.frombuffer(buf, dtype=dtype, count=span)
+    return np.lib.stride_tricks.as_strided(
+        base, shape=shape, strides=tuple(s * dtype.itemsize for s in strides)
+    )
+
+
+DTYPES = {0: np.float32, 1: np.float16}
+
+
+class FakeKernels:
+    """CPU twins behind the CUDA launchers' signatures; counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = {}
+        self.upper_len = 1
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def knn_workspace_bytes(self, nq: int, nx: int) -> int:
+        return 64
+
+    def knn_reset_cuda(self, rows, k, ids, dist, device, stream) -> None:
+        self._count("reset")
+        view(ids, (rows, k), np.uint32)[:] = NONE
+        view(dist, (rows, k), np.float32)[:] = np.inf
+
+    def knn_merge_cuda(
+        self,
+        q,
+        q_rows,
+        q_rs,
+        q_cs,
+        q_dtype,
+        q_base,
+        x,
+        x_rows,
+        x_rs,
+        x_cs,
+        x_dtype,
+        x_base,
+        dim,
+        metric,
+        k,
+        ids,
+        dist,
+        ws,
+        ws_bytes,
+        device,
+        stream,
+    ):
+        self._count("merge")
+        qv = view(q, (q_rows, dim), DTYPES[q_dtype], (q_rs, q_cs)).astype(np.float64)
+        xv = view(x, (x_rows, dim), DTYPES[x_dtype], (x_rs, x_cs)).astype(np.float64)
+        name = {0: "l2", 1: "ip", 2: "cosine"}[metric]
+        d = reference.pairwise_distances(qv, xv, name).astype(np.float32)
+        ids_v = view(ids, (q_rows, k), np.uint32)
+        dist_v = view(dist, (q_rows, k), np.float32)
+        for i in range(q_rows):
+            cand_ids = np.concatenate([ids_v[i].astype(np.int64), x_base + np.arange(x_rows)])
+            cand_d = np.concatenate([dist_v[i], d[i]])
+            keep = cand_ids != (q_base + i if q_base >= 0 else -1)
+            cand_ids, cand_d = cand_ids[keep], cand_d[keep]
+            order = np.lexsort((cand_ids, cand_d))[:k]
+            ids_v[i] = cand_ids[order].astype(np.uint32)
+            dist_v[i] = cand_d[order]
+
+    def prune_candidates_cuda(
+        self,
+        x,
+        n,
+        dim,
+        metric,
+        cand,
+        cand_dist,
+        K,
+        extra,
+        extra_dist,
+        E,
+        m,
+        out,
+        out_dist,
+        device,
+        stream,
+    ):
+        self._count("prune")
+        xv = view(x, (n, dim), np.float32).copy()
+        e = view(extra, (n, E), np.uint32).copy() if E else None
+        ed = view(extra_dist, (n, E), np.float32).copy() if E else None
+        got, gd = _core.prune_candidates(
+            xv,
+            metric,
+            view(cand, (n, K), np.uint32).copy(),
+            view(cand_dist, (n, K), np.float32).copy(),
+            e,
+            ed,
+            m,
+            1,
+        )
+        view(out, (n, m), np.uint32)[:] = got
+        view(out_dist, (n, m), np.float32)[:] = gd
+
+    def reverse_merge_workspace_bytes(self, n: int, m_in: int) -> int:
+        return 64
+
+    def reverse_merge_cuda(
+        self,
+        x,
+        n,
+        dim,
+        metric,
+        fwd,
+        fwd_dist,
+        m_in,
+        cap,
+        m,
+        out,
+        out_dist,
+        ws,
+        ws_bytes,
+        device,
+        stream,
+    ):
+        self._count("reverse_merge")
+        got, gd = _core.reverse_merge(
+            view(x, (n, dim), np.float32).copy(),
+            metric,
+            view(fwd, (n, m_in), np.uint32).copy(),
+            view(fwd_dist, (n, m_in), np.float32).copy(),
+            cap,
+            m,
+            1,
+        )
+        view(out, (n, m), np.uint32)[:] = got
+        view(out_dist, (n, m), np.float32)[:] = gd
+
+    def beam_search_cuda(
+        self,
+        x,
+        n,
+        dim,
+        metric,
+        M,
+        level0,
+        upper,
+        upper_offset,
+        entry,
+        max_level,
+        q,
+        nq,
+        k,
+        ef,
+        out_ids,
+        out_dist,
+        device,
+        stream,
+    ):
+        self._count("beam_search")
+        got, gd = _core.beam_search(
+            view(x, (n, dim), np.float32).copy(),
+            metric,
+            M,
+            view(level0, (n, 2 * M), np.uint32).copy(),
+            view(upper, (self.upper_len,), np.uint32).copy(),
+            view(upper_offset, (n,), np.int64).copy(),
+            entry,
+            max_level,
+            view(q, (nq, dim), np.float32).copy(),
+            k,
+            ef,
+            1,
+        )
+        view(out_ids, (nq, k), np.uint32)[:] = got
+        view(out_dist, (nq, k), np.float32)[:] = gd
+
+
+class CpuDevice(graph_build._Device):
+    """A _Device whose "device memory" is torch CPU memory."""
+
+    def __init__(self, like, device) -> None:  # noqa: D107
+        self.index = 0
+        self.where = "cpu"
+        self.torch = torch
+        self.cupy = None
+
+    @property
+    def stream(self) -> int:
+        return 0
+
+    def synchronize(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
+    kernels = FakeKernels()
+    for name in (
+        "knn_workspace_bytes",
+        "knn_reset_cuda",
+        "knn_merge_cuda",
+        "prune_candidates_cuda",
+        "reverse_merge_workspace_bytes",
+        "reverse_merge_cuda",
+        "beam_search_cuda",
+    ):
+        monkeypatch.setattr(graph_build._core, name, getattr(kernels, name))
+    monkeypatch.setattr(graph_build, "_Device", CpuDevice)
+    real_init = graph_build.GpuGraph.__init__
+
+    def record_upper(self, index, like):
+        real_init(self, index, like)
+        kernels.upper_len = int(self.upper.numel())
+
+    monkeypatch.setattr(graph_build.GpuGraph, "__init__", record_upper)
+    return kernels
+
+
+def clustered(n: int, d: int, seed: int) -> np.ndarray:
+    c = np.random.default_rng(0).normal(size=(10, d)) * 4
+    rng = np.random.default_rng(seed)
+    return (c[rng.integers(0, 10, n)] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+@pytest.mark.parametrize("block_rows", [None, 70, 1000])
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_gpu_knn_graph_glue(fake: FakeKernels, block_rows, metric: str) -> None:
+    x = clustered(230, 12, seed=1)
+    ids, dist = graph_build.gpu_knn_graph(x, 7, metric=metric, block_rows=block_rows)
+    want_ids, want_dist = panning.knn_graph(x, 7, metric=metric)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_allclose(dist, want_dist, rtol=1e-4, atol=1e-4)
+    streamed = block_rows is not None and block_rows < 230
+    assert fake.calls["merge"] == (16 if streamed else 1)  # ceil(230 / 70)^2 blocks
+
+
+def test_gpu_knn_graph_glue_pads(fake: FakeKernels) -> None:
+    ids, dist = graph_build.gpu_knn_graph(np.eye(3, dtype=np.float32), 5)
+    assert (ids[:, 2:] == -1).all() and np.isinf(dist[:, 2:]).all()
+    assert sorted(ids[0, :2].tolist()) == [1, 2]
+
+
+def test_gpu_knn_graph_glue_strided_half(fake: FakeKernels) -> None:
+    x = clustered(90, 16, seed=2).astype(np.float16)
+    t = torch.from_numpy(x.T.copy()).T  # column-major: strides (1, 90)
+    ids, _ = graph_build.gpu_knn_graph(t.numpy(), 4)
+    np.testing.assert_array_equal(ids, panning.knn_graph(x, 4)[0])
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_gpu_build_glue_equals_cpu_build(fake: FakeKernels, metric: str) -> None:
+    x = clustered(600, 10, seed=3)
+    gpu = panning.HNSWIndex.build(x, metric=metric, M=6, device="cuda")
+    cpu = panning.HNSWIndex.build(x, metric=metric, M=6)
+    for a, b in zip(gpu._index.export_links(), cpu._index.export_links()):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert fake.calls["prune"] == fake.calls["reverse_merge"] == gpu._index.max_level() + 1
+
+
+def test_gpu_search_glue_equals_twin(fake: FakeKernels) -> None:
+    x = clustered(800, 10, seed=4)
+    ids = np.arange(800, dtype=np.int64) * 3 + 11
+    index = panning.HNSWIndex.build(x, ids=ids, metric="cosine", M=6)
+    q = clustered(40, 10, seed=5)
+    g = graph_build.GpuGraph(index, torch.from_numpy(q))
+    got_ids, got_d = g.search(torch.from_numpy(q), 5, 32)
+    want_ids, want_d = graph_build.beam_search(index, q, 5, ef=32)
+    np.testing.assert_array_equal(got_ids.numpy(), want_ids)
+    # queries are normalised in float32 on the device, in float64 by the twin
+    np.testing.assert_allclose(got_d.numpy(), want_d, rtol=1e-4, atol=1e-6)
+    assert set(want_ids.ravel()) <= set(ids)
+    with pytest.raises(ValueError, match="NaN"):
+        g.search(torch.full((1, 10), float("nan")), 5, 32)
