@@ -401,7 +401,8 @@ class LocalShardedIndex(ShardedIndexBase):
         def one(shard: Any) -> tuple[np.ndarray, np.ndarray]:
             if isinstance(shard, HNSWIndex):
                 return shard.search(q, k, ef=ef, exclude=exclude)
-            return tuple(shard.search(q, k, exclude=exclude))  # type: ignore[return-value]
+            ids, dist = shard.search(q, k, exclude=exclude)
+            return np.asarray(ids), np.asarray(dist)
 
         if self._pool is None:
             return [one(s) for s in self._shards]
