@@ -96,9 +96,9 @@ def test_shard_killed_mid_query_recovers_identically(shards):
     pid_before = ray.get(victim.info.remote())["pid"]
     result: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     t = threading.Thread(target=lambda: result.setdefault("r", index.search(q, 10, ef=200)))
-    start = time.perf_counter()
     t.start()
-    time.sleep(0.3)  # the search is under way on every shard
+    time.sleep(0.3)
+    assert t.is_alive()  # the search is still under way when the shard dies
     ray.kill(victim, no_restart=False)
     t.join(timeout=120)
     assert not t.is_alive()
@@ -106,7 +106,6 @@ def test_shard_killed_mid_query_recovers_identically(shards):
     np.testing.assert_array_equal(ids, expected[0])
     np.testing.assert_array_equal(dist, expected[1])
     assert ray.get(victim.info.remote())["pid"] != pid_before  # restarted from its file
-    assert time.perf_counter() - start > 0.3
 
 
 def test_shard_that_cannot_load_is_reported(ray_session, tmp_path):
