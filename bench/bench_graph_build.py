@@ -1,4 +1,4 @@
-"""GPU graph construction and search benchmarks (issue 4): needs a CUDA GPU and torch.
+"""Graph construction and batched search benchmarks: GPU (needs CUDA and torch) or CPU.
 
 Per data set (synthetic clustered 1M x 384, the real wordnet 117,659 x 384, and wordnet
 replicated with small noise to 1M):
@@ -15,8 +15,10 @@ replicated with small noise to 1M):
 
 One JSON line per measurement (stdout or --json FILE). Timings are wall clock, best of --repeat.
 
-    python bench/bench_graph_gpu.py --quick      # wordnet + synthetic 200k, a few minutes
-    python bench/bench_graph_gpu.py              # the issue's sizes (1M); hnswlib takes minutes
+    python bench/bench_graph_build.py --quick    # wordnet + synthetic 200k, a few minutes
+    python bench/bench_graph_build.py            # the issue's sizes (1M); hnswlib takes minutes
+    python bench/bench_graph_build.py --device cpu --n 20000   # the CPU route (exact O(n^2 d)
+                                                               # candidates) vs insertion
 """
 
 from __future__ import annotations
@@ -50,29 +52,35 @@ def emit(out: Any, **record: Any) -> None:
         print(line, flush=True)
 
 
-def timed(f: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
-    import torch
+def _sync() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.synchronize()
 
+
+def timed(f: Callable[[], Any], repeat: int = 1) -> tuple[float, Any]:
     best, result = float("inf"), None
     for _ in range(repeat):
-        torch.cuda.synchronize()
+        _sync()
         t = time.perf_counter()
         result = f()
-        torch.cuda.synchronize()
+        _sync()
         best = min(best, time.perf_counter() - t)
     return best, result
 
 
 def datasets(args: argparse.Namespace) -> list[tuple[str, np.ndarray, str]]:
-    n_big = 200_000 if args.quick else 1_000_000
+    n_big = args.n or (200_000 if args.quick else 1_000_000)
     out = [(f"synthetic-{n_big // 1000}k", clustered(n_big, 384), "l2")]
     path = pathlib.Path(args.data_dir)
     path = path if path.is_absolute() else ROOT / path
     wn = path / "wordnet_emb.npy"
     if wn.exists():
         w = np.load(wn).astype(np.float32)
-        out.append(("wordnet", w, "cosine"))
-        if not args.quick:
+        if args.n and args.n < len(w):
+            w = w[np.random.default_rng(4).permutation(len(w))[: args.n]]
+        out.append((f"wordnet-{len(w) // 1000}k", w, "cosine"))
+        if not args.quick and not args.n:
             rng = np.random.default_rng(3)
             reps = -(-n_big // len(w))
             big = np.concatenate(
@@ -96,7 +104,11 @@ def gemm_tflops(n: int, d: int, dtype: Any) -> float:
     return 2.0 * a.shape[0] * b.shape[0] * d / secs / 1e12
 
 
-def exact_truth(base: np.ndarray, q: np.ndarray, metric: str) -> np.ndarray:
+def exact_truth(base: np.ndarray, q: np.ndarray, metric: str, device: str) -> np.ndarray:
+    if device == "cpu":
+        flat = panning.FlatIndex(base.shape[1], metric=metric)  # type: ignore[arg-type]
+        flat.add(base)
+        return flat.search(q, K)[0]
     import torch
 
     b = torch.from_numpy(base).cuda()
@@ -143,12 +155,11 @@ def bench_knn(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.Na
 
 
 def bench_build(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.Namespace) -> None:
-    import torch
-
     rng = np.random.default_rng(1)
     order = rng.permutation(len(x))
     q, base = x[order[: args.queries]], np.ascontiguousarray(x[order[args.queries :]])
-    truth = exact_truth(base, q, metric)
+    truth = exact_truth(base, q, metric, args.device)
+    lib = f"panning-{args.device}"
     threads = os.cpu_count() or 1
     results: dict[str, dict[int, float]] = {}
     build_s: dict[str, float] = {}
@@ -158,16 +169,16 @@ def bench_build(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.
             base, metric=metric, M=M, ef_construction=EF_CONSTRUCTION, device="cuda"
         )
     )
-    build_s["panning-gpu"] = secs
-    results["panning-gpu"] = {ef: recall(index.search(q, K, ef=ef)[0], truth) for ef in EFS}
+    build_s[lib] = secs
+    results[lib] = {ef: recall(index.search(q, K, ef=ef)[0], truth) for ef in EFS}
     emit(
         out,
         bench="build",
         dataset=name,
         n=len(base),
-        library="panning-gpu",
+        library=lib,
         seconds=secs,
-        recall=results["panning-gpu"],
+        recall=results[lib],
     )
 
     try:
@@ -200,7 +211,7 @@ def bench_build(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.
             seconds=build_s["hnswlib"],
             recall=rec,
         )
-        ok = [ef for ef in EFS if rec[ef] >= 0.95 and results["panning-gpu"][ef] >= 0.95]
+        ok = [ef for ef in EFS if rec[ef] >= 0.95 and results[lib][ef] >= 0.95]
         emit(
             out,
             bench="build_ratio",
@@ -208,9 +219,26 @@ def bench_build(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.
             n=len(base),
             threads=threads,
             ef_at_095=ok[0] if ok else None,
-            speedup_vs_hnswlib=build_s["hnswlib"] / build_s["panning-gpu"] if ok else None,
+            speedup_vs_hnswlib=build_s["hnswlib"] / build_s[lib] if ok else None,
             note=None if ok else "recall 0.95 not reached by both at any ef",
         )
+
+    if args.device == "cpu":
+        # the insertion-built index on the same cores, for the CPU route's comparison
+        ins = panning.HNSWIndex(base.shape[1], metric=metric, M=M, ef_construction=EF_CONSTRUCTION)
+        secs, _ = timed(lambda: ins.add(base))
+        rec = {ef: recall(ins.search(q, K, ef=ef)[0], truth) for ef in EFS}
+        emit(
+            out,
+            bench="build",
+            dataset=name,
+            n=len(base),
+            library="panning-insert",
+            seconds=secs,
+            recall=rec,
+        )
+        return
+    import torch
 
     # batched search: GPU beam search vs CPU search, same graph, same ef
     big_q = np.ascontiguousarray(
@@ -243,6 +271,8 @@ def bench_build(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="200k synthetic + wordnet")
+    p.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    p.add_argument("--n", type=int, default=0, help="rows per data set (default: by --quick)")
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--queries", type=int, default=1000)
     p.add_argument("--batch", type=int, default=100_000, help="queries per batched search")
@@ -250,20 +280,24 @@ def main() -> None:
     p.add_argument("--skip", default="", help="comma list of: knn, build")
     p.add_argument("--json", help="append JSON lines here")
     args = p.parse_args()
-    import torch
+    gpu = None
+    if args.device == "cuda":
+        import torch
 
-    if not torch.cuda.is_available():
-        sys.exit("bench_graph_gpu.py needs a CUDA GPU visible to torch")
+        if not torch.cuda.is_available():
+            sys.exit("bench_graph_build.py --device cuda needs a CUDA GPU visible to torch")
+        gpu = torch.cuda.get_device_name(0)
     out = open(args.json, "a") if args.json else sys.stdout
     emit(
         out,
         bench="device",
-        gpu=torch.cuda.get_device_name(0),
+        device=args.device,
+        gpu=gpu,
         cpu_threads=os.cpu_count(),
         build=panning.build_info(),
     )
     for name, x, metric in datasets(args):
-        if "knn" not in args.skip:
+        if "knn" not in args.skip and args.device == "cuda":
             bench_knn(out, name, x, metric, args)
         if "build" not in args.skip:
             bench_build(out, name, x, metric, args)
