@@ -166,7 +166,7 @@ def bench_build(out: Any, name: str, x: np.ndarray, metric: str, args: argparse.
 
     secs, index = timed(
         lambda: panning.HNSWIndex.build(
-            base, metric=metric, M=M, ef_construction=EF_CONSTRUCTION, device="cuda"
+            base, metric=metric, M=M, ef_construction=EF_CONSTRUCTION, device=args.device
         )
     )
     build_s[lib] = secs

@@ -293,6 +293,9 @@ def test_gpu_search_glue_equals_twin(fake: FakeKernels) -> None:
     ids = np.arange(800, dtype=np.int64) * 3 + 11
     index = panning.HNSWIndex.build(x, ids=ids, metric="cosine", M=6)
     q = clustered(40, 10, seed=5)
+    empty = panning.HNSWIndex(10)
+    e_ids, e_d = graph_build.GpuGraph(empty, torch.from_numpy(q)).search(torch.from_numpy(q), 3, 8)
+    assert (e_ids.numpy() == -1).all() and np.isinf(e_d.numpy()).all()
     g = graph_build.GpuGraph(index, torch.from_numpy(q))
     got_ids, got_d = g.search(torch.from_numpy(q), 5, 32)
     want_ids, want_d = graph_build.beam_search(index, q, 5, ef=32)

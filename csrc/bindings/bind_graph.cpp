@@ -194,6 +194,30 @@ void bind_graph(py::module_& m) {
       py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
 
   m.def(
+      "knn_refine_cuda",
+      [](std::uintptr_t q, std::int64_t q_rows, std::int64_t q_rs, std::int64_t q_cs, int q_dtype,
+         std::uintptr_t x, std::int64_t x_rows, std::int64_t x_rs, std::int64_t x_cs, int x_dtype,
+         std::int64_t dim, int metric, int k, std::uintptr_t ids, std::uintptr_t dist, int device,
+         std::uintptr_t stream) {
+        const MatrixView qv = device_matrix(q, q_rows, dim, q_rs, q_cs, q_dtype);
+        const MatrixView xv = device_matrix(x, x_rows, dim, x_rs, x_cs, x_dtype);
+#if PANNING_WITH_CUDA
+        without_gil([&] {
+          cuda::knn_refine(qv, xv, metric, k, ptr<std::uint32_t>(ids), ptr<float>(dist), device,
+                           ptr<void>(stream));
+        });
+#else
+        (void)qv, (void)xv, (void)metric, (void)k, (void)ids, (void)dist, (void)device,
+            (void)stream;
+        no_cuda();
+#endif
+      },
+      py::arg("q"), py::arg("q_rows"), py::arg("q_row_stride"), py::arg("q_col_stride"),
+      py::arg("q_dtype"), py::arg("x"), py::arg("x_rows"), py::arg("x_row_stride"),
+      py::arg("x_col_stride"), py::arg("x_dtype"), py::arg("dim"), py::arg("metric"), py::arg("k"),
+      py::arg("ids"), py::arg("dist"), py::arg("device"), py::arg("stream"));
+
+  m.def(
       "prune_candidates_cuda",
       [](std::uintptr_t x, std::int64_t n, std::int64_t dim, int metric, std::uintptr_t cand,
          std::uintptr_t cand_dist, int K, std::uintptr_t extra, std::uintptr_t extra_dist, int E,

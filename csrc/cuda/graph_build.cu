@@ -230,6 +230,50 @@ __global__ void reset_kernel(std::int64_t count, std::uint32_t* ids, float* dist
   dist[i] = std::numeric_limits<float>::infinity();
 }
 
+// One warp per row: recomputes the distances of the row's k neighbours directly (|a - b|^2, or
+// 1 - <a, b> on unit rows for cosine) and re-sorts the row, as the CPU's exact search does: the
+// expanded form ranks candidates but loses ~eps * (|a|^2 + |b|^2) of precision.
+__global__ void __launch_bounds__(128)
+    refine_kernel(MatrixView q, MatrixView x, int metric, int k, std::uint32_t* ids, float* dist) {
+  __shared__ float sd[4][kMaxK];
+  __shared__ std::uint32_t si[4][kMaxK];
+  const int w = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * 4 + w;
+  if (r >= q.rows) return;
+  std::uint32_t* row_ids = ids + r * k;
+  float* row_dist = dist + r * k;
+  std::int64_t count = 0;
+  for (int j = 0; j < k; ++j) {
+    const std::uint32_t v = row_ids[j];
+    if (v == kNone) break;
+    float s = 0.0f, na = 0.0f, nb = 0.0f;
+    for (std::int64_t c = lane; c < q.cols; c += 32) {
+      const float a = load_elem(q, r, c), b = load_elem(x, v, c);
+      if (metric == 0) {
+        const float t = a - b;
+        s = fmaf(t, t, s);
+      } else {
+        s = fmaf(a, b, s);
+        na = fmaf(a, a, na);
+        nb = fmaf(b, b, nb);
+      }
+    }
+    s = warp_sum(s);
+    na = warp_sum(na);
+    nb = warp_sum(nb);
+    float d = s;
+    if (metric == 1) d = 1.0f - s;
+    if (metric == 2) d = 1.0f - s * graph::row_stat(2, na) * graph::row_stat(2, nb);
+    if (lane == 0) count = knn_insert(sd[w], si[w], count, std::int64_t{k}, d, v);
+    __syncwarp();
+  }
+  count = __shfl_sync(kFull, count, 0);
+  for (std::int64_t j = lane; j < count; j += 32) {
+    row_dist[j] = sd[w][j];
+    row_ids[j] = si[w][j];
+  }
+}
+
 // ---- level build
 // ---------------------------------------------------------------------------------
 
@@ -368,26 +412,28 @@ struct SearchArgs {
   float* out_dist;
 };
 
-// Per-lane distance from the query (shared memory) to row v of x.
-__device__ __forceinline__ float query_distance(const SearchArgs& a, const float* qv,
-                                                std::uint32_t v) {
+// Distance from the query (shared memory) to row v of x, computed by the whole warp (lanes
+// split the columns); every lane gets the result.
+__device__ __forceinline__ float warp_query_distance(const SearchArgs& a, const float* qv,
+                                                     std::uint32_t v, int lane) {
   const float* p = a.x + static_cast<std::int64_t>(v) * a.dim;
   float s = 0.0f;
   if (a.metric == 0) {
-    for (std::int64_t c = 0; c < a.dim; ++c) {
+    for (std::int64_t c = lane; c < a.dim; c += 32) {
       const float t = qv[c] - p[c];
       s = fmaf(t, t, s);
     }
-    return s;
+    return warp_sum(s);
   }
-  for (std::int64_t c = 0; c < a.dim; ++c) s = fmaf(qv[c], p[c], s);
-  return 1.0f - s;
+  for (std::int64_t c = lane; c < a.dim; c += 32) s = fmaf(qv[c], p[c], s);
+  return 1.0f - warp_sum(s);
 }
 
 // Marks v visited; true when it was already. Linear probing in a table that is cleared when half
 // full (graph::beam_insert makes a forgotten mark cost time, never change results).
 __device__ __forceinline__ bool visit(std::uint32_t* table, std::uint32_t v) {
-  unsigned slot = (v * 2654435761u) & (kHashSlots - 1);
+  unsigned slot = (v * 2654435761u) >> (32 - 11);  // the product's high bits
+  static_assert(kHashSlots == 1 << 11, "the shift above assumes 2048 slots");
   for (;;) {
     const std::uint32_t prev = atomicCAS(&table[slot], kNone, v);
     if (prev == kNone) return false;
@@ -400,7 +446,7 @@ constexpr int kSearchWarps = 2;
 
 std::size_t search_smem_per_warp(int ef, std::int64_t dim) {
   const std::size_t beam = static_cast<std::size_t>(ef) * 9 + 16;
-  return (beam + 15) / 16 * 16 + kHashSlots * 4 + static_cast<std::size_t>(dim) * 4 + 32 * 8;
+  return (beam + 15) / 16 * 16 + kHashSlots * 4 + static_cast<std::size_t>(dim) * 4;
 }
 
 __global__ void beam_search_kernel(SearchArgs a, std::size_t per_warp) {
@@ -415,48 +461,30 @@ __global__ void beam_search_kernel(SearchArgs a, std::size_t per_warp) {
   std::uint8_t* bf = reinterpret_cast<std::uint8_t*>(bi + a.ef);
   std::uint32_t* table = reinterpret_cast<std::uint32_t*>(base + beam_bytes);
   float* qv = reinterpret_cast<float*>(table + kHashSlots);
-  float* stage_d = qv + a.dim;
-  std::uint32_t* stage_i = reinterpret_cast<std::uint32_t*>(stage_d + 32);
   for (std::int64_t c = lane; c < a.dim; c += 32) qv[c] = a.q[qi * a.dim + c];
   for (int s = lane; s < kHashSlots; s += 32) table[s] = kNone;
   __syncwarp();
   std::uint32_t* oi = a.out_ids + qi * a.k;
   float* od = a.out_dist + qi * a.k;
-  // Upper levels: greedy descent; each round takes the nearest link (ties: the earlier one) if
-  // it is nearer than the current node, as the CPU twin's sequential scan does.
+  // Upper levels: greedy descent, scanning each link list in order and moving to any link nearer
+  // than the current node, exactly as the CPU twin does.
   auto cur = static_cast<std::uint32_t>(a.entry);
-  float cur_d = query_distance(a, qv, cur);
+  float cur_d = warp_query_distance(a, qv, cur, lane);
   const int m = a.M;
   for (int level = a.max_level; level > 0; --level) {
     for (bool changed = true; changed;) {
       changed = false;
       const std::uint32_t* l =
           a.upper + a.upper_offset[cur] + static_cast<std::int64_t>(level - 1) * m;
-      float best_d = cur_d;
-      int best_j = -1;
-      for (int j0 = 0; j0 < m; j0 += 32) {
-        const int j = j0 + lane;
-        const std::uint32_t v = j < m ? l[j] : kNone;
-        float dv = std::numeric_limits<float>::infinity();
-        if (v != kNone) dv = query_distance(a, qv, v);
-        int jj = v != kNone ? j : 0x7fffffff;
-        for (int o = 16; o > 0; o >>= 1) {  // warp argmin of (distance, position)
-          const float od2 = __shfl_xor_sync(kFull, dv, o);
-          const int oj = __shfl_xor_sync(kFull, jj, o);
-          if (od2 < dv || (od2 == dv && oj < jj)) {
-            dv = od2;
-            jj = oj;
-          }
+      for (int j = 0; j < m; ++j) {
+        const std::uint32_t v = l[j];
+        if (v == kNone) break;
+        const float dv = warp_query_distance(a, qv, v, lane);
+        if (dv < cur_d) {
+          cur_d = dv;
+          cur = v;
+          changed = true;
         }
-        if (jj != 0x7fffffff && dv < best_d) {
-          best_d = dv;
-          best_j = jj;
-        }
-      }
-      if (best_j >= 0) {
-        cur = l[best_j];
-        cur_d = best_d;
-        changed = true;
       }
     }
   }
@@ -481,17 +509,15 @@ __global__ void beam_search_kernel(SearchArgs a, std::size_t per_warp) {
       const int j = j0 + lane;
       const std::uint32_t v = j < m0 ? l[j] : kNone;
       const bool fresh = v != kNone && !visit(table, v);
+      // The whole warp computes one fresh neighbour's distance at a time (coalesced row reads),
+      // in lane order; lane 0 inserts it.
       const unsigned mask = __ballot_sync(kFull, fresh);
-      if (fresh) {
-        const int slot = __popc(mask & ((1u << lane) - 1u));
-        stage_d[slot] = query_distance(a, qv, v);
-        stage_i[slot] = v;
+      for (unsigned mm = mask; mm; mm &= mm - 1) {
+        const auto u = static_cast<std::uint32_t>(__shfl_sync(kFull, v, __ffs(mm) - 1));
+        const float du = warp_query_distance(a, qv, u, lane);
+        if (lane == 0) count = graph::beam_insert(bd, bi, bf, count, a.ef, du, u);
       }
       visited += __popc(mask);
-      __syncwarp();
-      if (lane == 0)
-        for (int s = 0; s < __popc(mask); ++s)
-          count = graph::beam_insert(bd, bi, bf, count, a.ef, stage_d[s], stage_i[s]);
       count = __shfl_sync(kFull, count, 0);
       __syncwarp();
     }
@@ -584,6 +610,16 @@ void knn_merge(const MatrixView& q, std::int64_t q_base, const MatrixView& x, st
       PANNING_CUDA_CHECK_LAUNCH();
     }
   }
+}
+
+void knn_refine(const MatrixView& q, const MatrixView& x, int metric, int k, std::uint32_t* ids,
+                float* dist, int device, void* stream) {
+  if (k <= 0 || k > kMaxK) throw std::invalid_argument("knn: k must be in [1, 256] on the GPU");
+  if (q.rows == 0) return;
+  DeviceGuard guard(device);
+  refine_kernel<<<blocks_for(q.rows, 4), 128, 0, static_cast<cudaStream_t>(stream)>>>(q, x, metric,
+                                                                                      k, ids, dist);
+  PANNING_CUDA_CHECK_LAUNCH();
 }
 
 void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, int metric,

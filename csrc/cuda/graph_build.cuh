@@ -25,6 +25,11 @@ void knn_merge(const MatrixView& q, std::int64_t q_base, const MatrixView& x, st
                int metric, int k, std::uint32_t* ids, float* dist, void* workspace,
                std::size_t workspace_bytes, int device, void* stream);
 
+// Recomputes the distances of the k neighbours in ids directly (x's row of global id v is row v
+// of x) and re-sorts each row, as the CPU's exact search returns them.
+void knn_refine(const MatrixView& q, const MatrixView& x, int metric, int k, std::uint32_t* ids,
+                float* dist, int device, void* stream);
+
 // Fills ids with kNone and dist with +inf ([rows, k]).
 void knn_reset(std::int64_t rows, int k, std::uint32_t* ids, float* dist, int device, void* stream);
 

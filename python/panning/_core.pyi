@@ -177,6 +177,25 @@ def knn_merge_cuda(
     device: int,
     stream: int,
 ) -> None: ...
+def knn_refine_cuda(
+    q: int,
+    q_rows: int,
+    q_row_stride: int,
+    q_col_stride: int,
+    q_dtype: int,
+    x: int,
+    x_rows: int,
+    x_row_stride: int,
+    x_col_stride: int,
+    x_dtype: int,
+    dim: int,
+    metric: int,
+    k: int,
+    ids: int,
+    dist: int,
+    device: int,
+    stream: int,
+) -> None: ...
 def prune_candidates_cuda(
     x: int,
     n: int,

@@ -102,6 +102,9 @@ class _Device:
     def put(self, a: np.ndarray) -> Any:
         a = np.ascontiguousarray(a)
         if self.torch is not None:
+            if a.dtype.name == "bfloat16":  # ml_dtypes: torch reads its bits
+                bits = self.torch.from_numpy(a.view(np.uint16).view(np.int16))
+                return bits.view(self.torch.bfloat16).to(self.where)
             src = a.view(np.int32) if a.dtype == np.uint32 else a
             return self.torch.from_numpy(src).to(self.where)
         with self.cupy.cuda.Device(self.index):
@@ -166,7 +169,8 @@ def _merge(
 
 
 def _gpu_candidates(dev: _Device, x: Any, k: int, metric: int) -> tuple[Any, Any]:
-    """uint32 ids and float32 distances [n, k] on the device, x already on it."""
+    """uint32 ids and float32 distances [n, k] on the device, x already on it; distances of the
+    winners recomputed directly (the ranking uses the norm expansion)."""
     n = int(x.shape[0])
     ids = dev.empty((n, k), "uint32")
     dist = dev.empty((n, k), "float32")
@@ -174,7 +178,40 @@ def _gpu_candidates(dev: _Device, x: Any, k: int, metric: int) -> tuple[Any, Any
     ws_bytes = int(_core.knn_workspace_bytes(n, n))
     ws = dev.empty((max(1, ws_bytes),), "uint8")
     _merge(dev, x, 0, x, 0, metric, k, ids, dist, ws, ws_bytes)
+    m = as_matrix(x, "x")
+    _core.knn_refine_cuda(
+        dev.ptr(x), m.rows, m.row_stride, m.col_stride, m.dtype,
+        dev.ptr(x), m.rows, m.row_stride, m.col_stride, m.dtype,
+        m.cols, metric, k, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream,
+    )  # fmt: skip
     return ids, dist
+
+
+def _refine_host(x: np.ndarray, ids: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Direct distances of each row's neighbours (uint32, kNone pads), re-sorted by (distance,
+    id): the host twin of the refine kernel, for streamed numpy input."""
+    out_ids = ids.astype(np.int64)
+    out_ids[ids == NONE] = -1
+    dist = np.full(ids.shape, np.inf, dtype=np.float32)
+    for i0 in range(0, len(x), 2048):
+        rows = np.asarray(x[i0 : i0 + 2048], dtype=np.float32)
+        nb_ids = out_ids[i0 : i0 + 2048]
+        nb = np.asarray(x[np.maximum(nb_ids, 0)], dtype=np.float32)
+        if metric == "l2":
+            d = ((rows[:, None, :] - nb) ** 2).sum(-1)
+        else:
+            dot = np.einsum("id,ikd->ik", rows, nb)
+            if metric == "cosine":
+                na = np.linalg.norm(rows, axis=1)[:, None]
+                nbn = np.linalg.norm(nb, axis=2)
+                dot = dot / np.maximum(na * nbn, 1e-30)
+            d = 1.0 - dot
+        d = np.where(nb_ids >= 0, d, np.inf).astype(np.float32)
+        key = np.where(nb_ids >= 0, nb_ids, np.iinfo(np.int64).max)
+        order = np.lexsort((key, d), axis=1)
+        dist[i0 : i0 + 2048] = np.take_along_axis(d, order, 1)
+        out_ids[i0 : i0 + 2048] = np.take_along_axis(nb_ids, order, 1)
+    return out_ids, dist
 
 
 def gpu_knn_graph(
@@ -224,7 +261,11 @@ def gpu_knn_graph(
             sub_dist = dist[i0 : i0 + block_rows]
             _merge(dev, qd, i0, xd, j0, _METRICS[metric], kk, sub_ids, sub_dist, ws, ws_bytes)
         dev.synchronize()  # the next block's copy reuses host staging
-    return _finish(dev, ids, dist, n, k, kk, on_gpu)
+    got_ids, got_dist = _refine_host(x, dev.get(ids, np.uint32), metric)
+    out_ids = np.full((n, k), -1, dtype=np.int64)
+    out_dist = np.full((n, k), np.inf, dtype=np.float32)
+    out_ids[:, :kk], out_dist[:, :kk] = got_ids, got_dist
+    return out_ids, out_dist
 
 
 def _finish(
@@ -475,6 +516,9 @@ class GpuGraph:
                 qf = qf / cp.maximum(cp.linalg.norm(qf, axis=1, keepdims=True), 1e-30)
             qf = cp.ascontiguousarray(qf)
         nq = int(qf.shape[0])
+        if self.size == 0:  # nothing to gather labels from
+            ids64 = self.dev.put(np.full((nq, k), -1, dtype=np.int64))
+            return ids64, self.dev.put(np.full((nq, k), np.inf, dtype=np.float32))
         ids = self.dev.empty((nq, k), "uint32")
         dist = self.dev.empty((nq, k), "float32")
         _core.beam_search_cuda(

@@ -333,8 +333,8 @@ class HNSWIndex(_NativeIndex):
         k = _positive_int(k, "k")
         ef = max(k, self._ef if ef is None else _positive_int(ef, "ef"))
         device = q.device.index if is_torch(q) else q.device.id
-        key = (len(self), int(device or 0))
-        cached = getattr(self, "_gpu_graph", None)
+        key = (len(self), int(device or 0), "torch" if is_torch(q) else "cupy")
+        cached: tuple[tuple[int, int, str], Any] | None = getattr(self, "_gpu_graph", None)
         if cached is None or cached[0] != key:
             cached = (key, GpuGraph(self, q))
             self._gpu_graph = cached
@@ -372,7 +372,8 @@ class HNSWIndex(_NativeIndex):
             fast route, ``O(n^2 d)`` tensor/CUDA-core work). ``"cpu"``: the same steps on the
             CPU with an exact blocked brute force for the candidates, for small sets and tests.
         candidates : int, optional
-            Exact neighbours per node before pruning (default ``4 * M``).
+            Exact neighbours per node before pruning (default ``min(8 * M, 256)``; 256 is
+            the GPU limit). More: a better graph at low ``ef``, a slower build.
         Other parameters as for :class:`HNSWIndex`; ``ef_construction`` is kept for later
         ``add`` calls.
 
@@ -411,7 +412,7 @@ class HNSWIndex(_NativeIndex):
             raise ValueError(f"x row {bad} holds NaN or inf")
         if device != "cpu" and not device.startswith("cuda"):
             raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda[:i]'")
-        k = 4 * index.M if candidates is None else _positive_int(candidates, "candidates")
+        k = min(8 * index.M, 256) if candidates is None else _positive_int(candidates, "candidates")
         xf = np.ascontiguousarray(rows, dtype=np.float32)
         if metric == "cosine":
             norms = np.linalg.norm(xf.astype(np.float64), axis=1, keepdims=True)
