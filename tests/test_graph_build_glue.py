@@ -97,6 +97,34 @@ class FakeKernels:
             ids_v[i] = cand_ids[order].astype(np.uint32)
             dist_v[i] = cand_d[order]
 
+    def knn_refine_cuda(
+        self,
+        q,
+        q_rows,
+        q_rs,
+        q_cs,
+        q_dtype,
+        x,
+        x_rows,
+        x_rs,
+        x_cs,
+        x_dtype,
+        dim,
+        metric,
+        k,
+        ids,
+        dist,
+        device,
+        stream,
+    ):
+        self._count("refine")
+        xv = view(x, (x_rows, dim), DTYPES[x_dtype], (x_rs, x_cs))
+        name = {0: "l2", 1: "ip", 2: "cosine"}[metric]
+        ids_v = view(ids, (q_rows, k), np.uint32)
+        got_ids, got_d = graph_build._refine_host(np.asarray(xv), ids_v.copy(), name)
+        ids_v[:] = np.where(got_ids < 0, NONE, got_ids).astype(np.uint32)
+        view(dist, (q_rows, k), np.float32)[:] = got_d
+
     def prune_candidates_cuda(
         self,
         x,
@@ -230,6 +258,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
         "knn_workspace_bytes",
         "knn_reset_cuda",
         "knn_merge_cuda",
+        "knn_refine_cuda",
         "prune_candidates_cuda",
         "reverse_merge_workspace_bytes",
         "reverse_merge_cuda",
