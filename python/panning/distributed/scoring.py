@@ -198,12 +198,14 @@ def score_dataset(
     num_cpus: float = 1.0,
     num_gpus: float | None = None,
     blocks: int | None = None,
-    _k: int | None = None,
+    top_k: int | None = None,
 ) -> ray.data.Dataset:
     """A lazy ``ray.data.Dataset`` of ``id`` (int64) and ``score`` (float32) for every row.
 
     Parameters as :func:`most_uncertain`. Scores are those of :func:`panning.entropy` (or
-    ``margin`` / ``least_confidence``) on the same rows, bit for bit (on the CPU).
+    ``margin`` / ``least_confidence``) on the same rows, bit for bit (on the CPU). With
+    ``top_k``, each batch keeps only its ``top_k`` most uncertain rows (ties to the lower id):
+    the candidates :func:`most_uncertain` merges.
     """
     _method_code(method)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
@@ -228,7 +230,7 @@ def score_dataset(
             "method": method,
             "from_logits": bool(from_logits),
             "model": model,
-            "k": _k,
+            "k": top_k,
             "exclude": ex,
             "use_gpu": gpus > 0,
         },
@@ -342,7 +344,7 @@ def most_uncertain(
         num_cpus=num_cpus,
         num_gpus=num_gpus,
         blocks=blocks,
-        _k=k,
+        top_k=k,
     )
     ids, scores = _collect(ds)
     if ids.shape[0] < k:
