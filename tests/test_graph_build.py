@@ -108,14 +108,15 @@ def test_build_recall_against_brute_force(metric: str) -> None:
 
 
 def test_build_queries_between_clusters() -> None:
-    """Known gap: queries far from every cluster centre. Exact kNN candidates stay inside tight
-    clusters; the long-range edges a build takes from the level above (only ~1/M of the nodes
-    have them) recover part of what an insertion-built graph gets. Guards the recovered part."""
+    """Queries far from every cluster centre need edges between clusters, which exact kNN
+    candidates alone do not give; the links each node borrows from its nearest upper-level node
+    do. Measured when written: 0.91 (0.79 with only the upper nodes' own links, 0.65 with none;
+    an insertion-built graph 0.98)."""
     x = clustered(3000, 24, seed=4)
     q = clustered(300, 24, seed=5, centers=9)
     exact, _ = reference.knn_search(q, x, 10)
     built = panning.HNSWIndex.build(x, M=12)
-    assert recall(built.search(q, 10, ef=64)[0], exact) >= 0.7
+    assert recall(built.search(q, 10, ef=64)[0], exact) >= 0.85
 
 
 def test_build_is_an_ordinary_index(tmp_path) -> None:

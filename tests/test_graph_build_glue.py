@@ -310,11 +310,25 @@ def test_gpu_knn_graph_glue_strided_half(fake: FakeKernels) -> None:
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
 def test_gpu_build_glue_equals_cpu_build(fake: FakeKernels, metric: str) -> None:
     x = clustered(600, 10, seed=3)
-    gpu = panning.HNSWIndex.build(x, metric=metric, M=6, device="cuda")
+    gpu = panning.HNSWIndex.build(x, metric=metric, M=6, device="cuda", rank_dtype="float32")
     cpu = panning.HNSWIndex.build(x, metric=metric, M=6)
     for a, b in zip(gpu._index.export_links(), cpu._index.export_links()):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert fake.calls["prune"] == fake.calls["reverse_merge"] == gpu._index.max_level() + 1
+
+
+def test_gpu_build_glue_float16_ranking(fake: FakeKernels) -> None:
+    x = clustered(1500, 16, seed=6)
+    q = clustered(100, 16, seed=7)
+    gpu = panning.HNSWIndex.build(x, M=8, device="cuda")  # default on the GPU: float16 ranking
+    exact, _ = reference.knn_search(q, x, 10)
+    found = gpu.search(q, 10, ef=64)[0]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]) >= 0.95
+    cpu = panning.HNSWIndex.build(x, M=8)
+    same = (gpu._index.export_links()[0] == cpu._index.export_links()[0]).all(axis=1).mean()
+    assert same >= 0.9  # only near-ties at the K-th candidate may differ
+    with pytest.raises(ValueError, match="rank_dtype"):
+        panning.HNSWIndex.build(x, device="cuda", rank_dtype="int8")
 
 
 def test_gpu_search_glue_equals_twin(fake: FakeKernels) -> None:

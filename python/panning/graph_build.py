@@ -5,7 +5,9 @@ inserting nodes one by one (``csrc/include/panning/graph_build.hpp`` holds the s
 
 1. **candidates**: the ``candidates`` exact nearest neighbours of each node among the level's
    nodes (:func:`gpu_knn_graph` on the GPU: a distance tile on tensor or CUDA cores, then a
-   per-row top-k merge; a blocked brute force on the CPU);
+   per-row top-k merge; a blocked brute force on the CPU), plus the links one level up of the
+   node's nearest upper-level node (levels are built top-down): long-range edges between
+   clusters that exact neighbours alone never give;
 2. **prune**: HNSW's heuristic neighbour selection keeps at most the level's link budget;
 3. **reverse**: each kept edge ``u -> v`` offers ``u`` to ``v``, which keeps its nearest offers;
 4. **merge**: forward and reverse links, deduplicated, selected again.
@@ -28,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._arrays import as_matrix, is_cupy, is_torch
+from ._arrays import DTYPE_FLOAT32, as_matrix, is_cupy, is_torch
 
 if TYPE_CHECKING:
     from .index import HNSWIndex
@@ -168,16 +170,20 @@ def _merge(
     )
 
 
-def _gpu_candidates(dev: _Device, x: Any, k: int, metric: int) -> tuple[Any, Any]:
-    """uint32 ids and float32 distances [n, k] on the device, x already on it; distances of the
-    winners recomputed directly (the ranking uses the norm expansion)."""
+def _gpu_candidates(
+    dev: _Device, x: Any, k: int, metric: int, ranked: Any = None
+) -> tuple[Any, Any]:
+    """uint32 ids and float32 distances [n, k] on the device, x already on it. The neighbours are
+    ranked on ``ranked`` (default x; e.g. a float16 copy for tensor cores) by the norm expansion,
+    then the winners' distances are recomputed directly on x and re-sorted."""
     n = int(x.shape[0])
     ids = dev.empty((n, k), "uint32")
     dist = dev.empty((n, k), "float32")
     _core.knn_reset_cuda(n, k, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream)
     ws_bytes = int(_core.knn_workspace_bytes(n, n))
     ws = dev.empty((max(1, ws_bytes),), "uint8")
-    _merge(dev, x, 0, x, 0, metric, k, ids, dist, ws, ws_bytes)
+    r = x if ranked is None else ranked
+    _merge(dev, r, 0, r, 0, metric, k, ids, dist, ws, ws_bytes)
     m = as_matrix(x, "x")
     _core.knn_refine_cuda(
         dev.ptr(x), m.rows, m.row_stride, m.col_stride, m.dtype,
@@ -306,13 +312,19 @@ def build_levels(
     candidates: int,
     device: str,
     threads: int | None,
+    rank_dtype: str = "float32",
 ) -> list[np.ndarray]:
     """Link lists of every level for :meth:`HNSWIndex.build` (uint32 row numbers, kNone pads).
 
     ``x`` is float32 ``[n, d]``, already normalised for cosine (which then runs as ``"ip"``);
-    ``levels`` the drawn level of each row. Levels are built top-down so that each node's links
-    one level up join its candidates as long-range edges: exact kNN candidates alone stay inside
-    tight clusters, and queries that fall between clusters would find no way across.
+    ``levels`` the drawn level of each row. On the GPU, ``rank_dtype="float16"`` ranks the exact
+    candidates on a float16 copy (tensor cores); their distances are then recomputed in float32.
+
+    Levels are built top-down. Exact kNN candidates alone stay inside tight clusters, and a query
+    that falls between clusters would find no way across; so each node also borrows, as extra
+    candidates, the links one level up of its nearest node on that level (its own links when it
+    is on that level too). Those links span the sparser upper level: the long-range edges that an
+    insertion-built graph gets from its early inserts.
     """
     eff = "l2" if metric == "l2" else "ip"
     code = _METRICS[eff]
@@ -321,38 +333,57 @@ def build_levels(
     dev = _Device(None, device) if device != "cpu" else None
     x_dev = dev.put(x) if dev is not None else None
     out: list[np.ndarray] = [np.zeros((0, 0), np.uint32)] * (top + 1)
-    above: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # nodes, links, distances
+    above: tuple[np.ndarray, np.ndarray] | None = None  # the upper level's nodes and links
     for level in range(top, -1, -1):
         nodes = np.flatnonzero(levels >= level)
         m = 2 * M if level == 0 else M
         count = len(nodes)
-        extra = extra_d = None
-        if above is not None:
-            up_nodes, up_links, up_d = above
-            extra = np.full((count, up_links.shape[1]), NONE, dtype=np.uint32)
-            extra_d = np.full(extra.shape, np.inf, dtype=np.float32)
-            rows = np.searchsorted(nodes, up_nodes)
-            valid = up_links != NONE
-            local = np.where(valid, up_nodes[np.minimum(up_links, len(up_nodes) - 1)], 0)
-            extra[rows] = np.where(valid, np.searchsorted(nodes, local), NONE).astype(np.uint32)
-            extra_d[rows] = np.where(valid, up_d, np.inf)
         if count <= 1:
             links = np.full((count, m), NONE, dtype=np.uint32)
-            dists = np.full((count, m), np.inf, dtype=np.float32)
         else:
             k = min(candidates, count - 1)
             if dev is None:
                 xl = x if level == 0 else np.ascontiguousarray(x[nodes])
+                extra = extra_d = None
+                if above is not None:
+                    rep = _cpu_nearest(xl, np.ascontiguousarray(x[above[0]]), eff, threads)
+                    ids = _borrowed_links(nodes, above, rep)
+                    got, extra_d = _refine_host(xl, ids, eff)
+                    extra = np.where(got < 0, NONE, got).astype(np.uint32)
                 cand, cd = _cpu_candidates(xl, k, eff, threads)
                 pruned, pd = _core.prune_candidates(xl, code, cand, cd, extra, extra_d, m, th)
-                links, dists = _core.reverse_merge(xl, code, pruned, pd, m, m, th)
+                links, _ = _core.reverse_merge(xl, code, pruned, pd, m, m, th)
             else:
-                links, dists = _gpu_level(dev, x_dev, nodes, level, k, m, code, extra, extra_d)
-        links, dists = np.asarray(links), np.asarray(dists)
-        above = (nodes, links, dists)
+                links = _gpu_level(dev, x_dev, nodes, level, k, m, code, above, rank_dtype)
+        links = np.asarray(links)
+        above = (nodes, links)
         glob = np.where(links == NONE, NONE, nodes[np.minimum(links, count - 1)].astype(np.uint32))
         out[level] = np.ascontiguousarray(glob, dtype=np.uint32)
     return out
+
+
+def _cpu_nearest(xl: np.ndarray, x_up: np.ndarray, metric: str, threads: int | None) -> Any:
+    """Row number in x_up of each row of xl's nearest x_up row (itself when present)."""
+    from .index import FlatIndex
+
+    flat = FlatIndex(xl.shape[1], metric="l2" if metric == "l2" else "ip", threads=threads)
+    flat.add(x_up)
+    return flat.search(xl, 1)[0][:, 0]
+
+
+def _borrowed_links(
+    nodes: np.ndarray, above: tuple[np.ndarray, np.ndarray], rep: np.ndarray
+) -> np.ndarray:
+    """The upper-level links of each node's representative ``rep`` (row numbers of the upper
+    level), as row numbers of this level; the node itself removed; kNone last in each row."""
+    up_nodes, up_links = above
+    borrowed = np.asarray(up_links)[np.asarray(rep, dtype=np.int64)]
+    valid = borrowed != NONE
+    glob = up_nodes[np.where(valid, borrowed, 0).astype(np.int64)]
+    local = np.searchsorted(nodes, glob).astype(np.uint32)
+    local = np.where(valid, local, NONE).astype(np.uint32)
+    local[local == np.arange(len(nodes), dtype=np.uint32)[:, None]] = NONE
+    return np.sort(local, axis=1)  # kNone (the largest uint32) last
 
 
 def _gpu_level(
@@ -363,65 +394,64 @@ def _gpu_level(
     k: int,
     m: int,
     code: int,
-    extra: np.ndarray | None,
-    extra_d: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    if level == 0:
-        xl = x_dev
-    else:
-        idx = dev.put(nodes.astype(np.int64))
-        xl = (
-            x_dev[idx].contiguous()
-            if dev.torch is not None
-            else dev.cupy.ascontiguousarray(x_dev[idx])
-        )
+    above: tuple[np.ndarray, np.ndarray] | None,
+    rank_dtype: str = "float32",
+) -> np.ndarray:
+    xl = x_dev if level == 0 else _gather(dev, x_dev, nodes)
     n, dim = int(xl.shape[0]), int(xl.shape[1])
-    cand, cd = _gpu_candidates(dev, xl, k, code)
+    e_ids = e_d = None
+    n_extra = 0
+    if above is not None:
+        rep = _gpu_nearest(dev, xl, _gather(dev, x_dev, above[0]), code)
+        e_ids = dev.put(_borrowed_links(nodes, above, rep))
+        n_extra = int(e_ids.shape[1])
+        e_d = dev.empty((n, n_extra), "float32")
+        _core.knn_refine_cuda(
+            dev.ptr(xl), n, dim, 1, DTYPE_FLOAT32, dev.ptr(xl), n, dim, 1, DTYPE_FLOAT32,
+            dim, code, n_extra, dev.ptr(e_ids), dev.ptr(e_d), dev.index, dev.stream,
+        )  # fmt: skip
+    ranked = None
+    if rank_dtype == "float16":
+        ranked = xl.half() if dev.torch is not None else xl.astype(dev.cupy.float16)
+    cand, cd = _gpu_candidates(dev, xl, k, code, ranked)
+    del ranked
     pruned = dev.empty((n, m), "uint32")
     pd = dev.empty((n, m), "float32")
-    e_ids = dev.put(extra) if extra is not None else None
-    e_d = dev.put(extra_d) if extra_d is not None else None
-    n_extra = 0 if extra is None else int(extra.shape[1])
     _core.prune_candidates_cuda(
-        dev.ptr(xl),
-        n,
-        dim,
-        code,
-        dev.ptr(cand),
-        dev.ptr(cd),
-        k,
-        dev.ptr(e_ids) if e_ids is not None else 0,
-        dev.ptr(e_d) if e_d is not None else 0,
-        n_extra,
-        m,
-        dev.ptr(pruned),
-        dev.ptr(pd),
-        dev.index,
-        dev.stream,
-    )
-    del cand, cd
+        dev.ptr(xl), n, dim, code, dev.ptr(cand), dev.ptr(cd), k,
+        dev.ptr(e_ids) if e_ids is not None else 0, dev.ptr(e_d) if e_d is not None else 0,
+        n_extra, m, dev.ptr(pruned), dev.ptr(pd), dev.index, dev.stream,
+    )  # fmt: skip
+    del cand, cd, e_ids, e_d
     links = dev.empty((n, m), "uint32")
     ld = dev.empty((n, m), "float32")
     ws_bytes = int(_core.reverse_merge_workspace_bytes(n, m))
     ws = dev.empty((max(1, ws_bytes),), "uint8")
     _core.reverse_merge_cuda(
-        dev.ptr(xl),
-        n,
-        dim,
-        code,
-        dev.ptr(pruned),
-        dev.ptr(pd),
-        m,
-        m,
-        m,
-        dev.ptr(links),
-        dev.ptr(ld),
-        dev.ptr(ws),
-        ws_bytes,
-        dev.index,
-        dev.stream,
-    )
-    return dev.get(links, np.uint32), dev.get(ld)
+        dev.ptr(xl), n, dim, code, dev.ptr(pruned), dev.ptr(pd), m, m, m, dev.ptr(links),
+        dev.ptr(ld), dev.ptr(ws), ws_bytes, dev.index, dev.stream,
+    )  # fmt: skip
+    return dev.get(links, np.uint32)
+
+
+def _gather(dev: _Device, x_dev: Any, rows: np.ndarray) -> Any:
+    """Rows of a device matrix as a new contiguous device matrix."""
+    idx = dev.put(rows.astype(np.int64))
+    if dev.torch is not None:
+        return x_dev[idx].contiguous()
+    return dev.cupy.ascontiguousarray(x_dev[idx])
+
+
+def _gpu_nearest(dev: _Device, xl: Any, x_up: Any, code: int) -> np.ndarray:
+    """Host array: row number in x_up of each xl row's nearest x_up row."""
+    n, n_up = int(xl.shape[0]), int(x_up.shape[0])
+    ids = dev.empty((n, 1), "uint32")
+    dist = dev.empty((n, 1), "float32")
+    _core.knn_reset_cuda(n, 1, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream)
+    ws_bytes = int(_core.knn_workspace_bytes(n, n_up))
+    ws = dev.empty((max(1, ws_bytes),), "uint8")
+    _merge(dev, xl, -1, x_up, 0, code, 1, ids, dist, ws, ws_bytes)
+    return dev.get(ids, np.uint32)[:, 0].astype(np.int64)
 
 
 # ---- batched beam search ------------------------------------------------------------------------

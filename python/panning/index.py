@@ -353,12 +353,14 @@ class HNSWIndex(_NativeIndex):
         ids: npt.ArrayLike | None = None,
         device: str = "cpu",
         candidates: int | None = None,
+        rank_dtype: str | None = None,
         threads: int | None = None,
     ) -> HNSWIndex:
         """Build an index over ``x`` from exact kNN candidates instead of inserting row by row.
 
         Every level is built in four steps (see :mod:`panning.graph_build`): the
-        ``candidates`` exact nearest neighbours of each node among the level's nodes, HNSW's
+        ``candidates`` exact nearest neighbours of each node among the level's nodes (plus the
+        upper-level links of its nearest upper-level node, for long-range edges), HNSW's
         heuristic pruning to the level's link budget (``2 * M`` on level 0, ``M`` above),
         reverse edges, and a second pruning of forward + reverse links. Node levels are drawn as
         :meth:`add` draws them. The result is an ordinary index: CPU search, ``save``/``load``
@@ -374,6 +376,12 @@ class HNSWIndex(_NativeIndex):
         candidates : int, optional
             Exact neighbours per node before pruning (default ``min(8 * M, 256)``; 256 is
             the GPU limit). More: a better graph at low ``ef``, a slower build.
+        rank_dtype : {"float32", "float16"}, optional
+            On the GPU, the precision the exact candidates are ranked in: ``"float16"`` uses
+            tensor cores (several times the float32 rate); the chosen candidates' distances are
+            recomputed in float32 either way, so only near-ties at the K-th candidate can differ.
+            Default: ``"float16"`` on the GPU when every value fits it (|x| <= 65504 after the
+            cosine normalisation), else ``"float32"``; the CPU always ranks in float32.
         Other parameters as for :class:`HNSWIndex`; ``ef_construction`` is kept for later
         ``add`` calls.
 
@@ -418,8 +426,23 @@ class HNSWIndex(_NativeIndex):
             norms = np.linalg.norm(xf.astype(np.float64), axis=1, keepdims=True)
             xf = np.ascontiguousarray(xf / np.maximum(norms, 1e-30), dtype=np.float32)
         levels = np.asarray(index._index.levels_of(0, len(xf)))
+        if rank_dtype is None:
+            rank_dtype = (
+                "float16" if device != "cpu" and np.abs(xf).max(initial=0) <= 65504 else "float32"
+            )
+        if rank_dtype not in ("float32", "float16"):
+            raise ValueError(f"rank_dtype must be 'float32' or 'float16'; got {rank_dtype!r}")
+        if rank_dtype == "float16" and np.abs(xf).max(initial=0) > 65504:
+            raise ValueError("rank_dtype='float16': x holds values beyond the float16 range")
         links = build_levels(
-            xf, levels, M=index.M, metric=metric, candidates=k, device=device, threads=threads
+            xf,
+            levels,
+            M=index.M,
+            metric=metric,
+            candidates=k,
+            device=device,
+            threads=threads,
+            rank_dtype=rank_dtype if device != "cpu" else "float32",
         )
         index._index.assemble(rows, dtype, id_arr, links, index._threads)
         return index
