@@ -348,3 +348,23 @@ def test_gpu_search_glue_equals_twin(fake: FakeKernels) -> None:
     assert set(want_ids.ravel()) <= set(ids)
     with pytest.raises(ValueError, match="NaN"):
         g.search(torch.full((1, 10), float("nan")), 5, 32)
+
+
+def test_seals_graph_takes_the_gpu_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    from panning import neighbors
+
+    calls = []
+    real = panning.knn_graph
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    info = panning.build_info()
+    monkeypatch.setattr(neighbors, "_on_gpu", lambda e: True)
+    monkeypatch.setattr(panning, "build_info", lambda: {**info, "cuda": True})
+    monkeypatch.setattr(panning, "knn_graph", spy)
+    x = clustered(300, 8, seed=11)
+    got = neighbors._build_default_graph(torch.from_numpy(x), 5, metric="cosine", progress=False)
+    assert calls == [{"metric": "cosine"}]
+    np.testing.assert_array_equal(got, real(x, 5, metric="cosine")[0])

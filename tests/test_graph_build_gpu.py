@@ -193,3 +193,17 @@ def test_gpu_search_matches_twin(metric: str) -> None:
     index.add(clustered(10, 64, seed=9), ids=np.arange(10) + 50_000)
     ids2, _ = index.search(torch.from_numpy(clustered(10, 64, seed=9)).cuda(), 1)
     assert (ids2.cpu().numpy()[:, 0] == np.arange(10) + 50_000).all()
+
+
+@needs_torch
+def test_seals_graph_is_built_on_the_gpu() -> None:
+    import torch
+
+    from panning.neighbors import load_or_build_graph
+
+    x = clustered(3000, 32, seed=10)
+    got = load_or_build_graph(torch.from_numpy(x).cuda(), 10, metric="cosine")
+    want, want_d = panning.knn_graph(x, 10, metric="cosine")
+    assert isinstance(got, np.ndarray) and got.dtype == np.int64
+    # exact on both sides: equal but for near-ties
+    assert (got == want).all(axis=1).mean() >= 0.99

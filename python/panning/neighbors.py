@@ -267,7 +267,8 @@ def load_or_build_graph(
 
     When ``path`` exists and was built from the same embeddings (fingerprint and shape) with the
     same metric and at least ``k`` neighbours, its first ``k`` columns are returned; otherwise the
-    graph is built (``panning.HNSWIndex`` when this build of panning has it, else
+    graph is built (exactly on the GPU when the embeddings are a CUDA torch tensor or cupy array
+    and panning has CUDA; else ``panning.HNSWIndex`` when this build of panning has it, else
     :func:`exact_knn_graph`) and written to ``path`` atomically.
 
     Raises
@@ -296,9 +297,20 @@ def load_or_build_graph(
     return graph
 
 
+def _on_gpu(embeddings: Any) -> bool:
+    mod = type(embeddings).__module__.split(".")[0]
+    return (mod == "torch" and bool(embeddings.is_cuda)) or mod == "cupy"
+
+
 def _build_default_graph(embeddings: Any, k: int, *, metric: str, progress: bool) -> np.ndarray:
     import panning
 
+    # Embeddings on a GPU: the exact graph there (tiled distances + per-row top-k), in place.
+    if _on_gpu(embeddings) and panning.build_info()["cuda"]:
+        ids, _ = panning.knn_graph(embeddings, k, metric=metric)  # type: ignore[arg-type]
+        mod = type(ids).__module__.split(".")[0]
+        host = ids.cpu().numpy() if mod == "torch" else ids.get() if mod == "cupy" else ids
+        return np.asarray(host, dtype=np.int64)
     # The one place that lights up panning's own HNSW index once it is part of the build.
     hnsw = getattr(panning, "HNSWIndex", None)
     if hnsw is not None:
