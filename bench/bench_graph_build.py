@@ -278,6 +278,12 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=100_000, help="queries per batched search")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--skip", default="", help="comma list of: knn, build")
+    p.add_argument(
+        "--only",
+        default="",
+        help="run only data sets whose name starts with one of these (comma list), e.g. "
+        "'synthetic' or 'wordnet-x': one 1M set per call fits the device tool's 10-minute limit",
+    )
     p.add_argument("--json", help="append JSON lines here")
     args = p.parse_args()
     gpu = None
@@ -296,7 +302,10 @@ def main() -> None:
         cpu_threads=os.cpu_count(),
         build=panning.build_info(),
     )
+    only = [o for o in args.only.split(",") if o]
     for name, x, metric in datasets(args):
+        if only and not any(name.startswith(o) for o in only):
+            continue
         if "knn" not in args.skip and args.device == "cuda":
             bench_knn(out, name, x, metric, args)
         if "build" not in args.skip:
