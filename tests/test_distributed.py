@@ -90,19 +90,28 @@ def test_ray_search_equals_local_and_exact(shards):
 
 def test_shard_killed_mid_query_recovers_identically(shards):
     x, manifest, index = shards
-    q = np.tile(x, (3, 1)) + np.float32(0.01)  # 12,000 queries: a few seconds per shard here
-    expected = LocalShardedIndex.load(manifest).search(q, 10, ef=200)  # the same bits as Ray's
     victim = index.actors[1]
     pid_before = ray.get(victim.info.remote())["pid"]
-    result: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    t = threading.Thread(target=lambda: result.setdefault("r", index.search(q, 10, ef=200)))
-    t.start()
-    time.sleep(0.3)
-    assert t.is_alive()  # the search is still under way when the shard dies
+    # A batch big enough that the search is still under way 0.3 s in (a few seconds per shard on
+    # a 2-core machine); a faster machine gets a bigger batch rather than a test without a kill.
+    for reps in (3, 12, 48):
+        q = np.tile(x, (reps, 1)) + np.float32(0.01)
+        result: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        t = threading.Thread(
+            target=lambda q=q, out=result: out.setdefault("r", index.search(q, 10, ef=200))
+        )
+        t.start()
+        time.sleep(0.3)
+        if t.is_alive():
+            break
+        t.join()
+    else:
+        pytest.fail("every search finished before the shard could be killed")
     ray.kill(victim, no_restart=False)
-    t.join(timeout=120)
+    t.join(timeout=300)
     assert not t.is_alive()
     ids, dist = result["r"]
+    expected = LocalShardedIndex.load(manifest).search(q, 10, ef=200)  # the same bits as Ray's
     np.testing.assert_array_equal(ids, expected[0])
     np.testing.assert_array_equal(dist, expected[1])
     assert ray.get(victim.info.remote())["pid"] != pid_before  # restarted from its file
