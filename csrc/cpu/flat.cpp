@@ -107,6 +107,29 @@ struct TopK {
   }
 };
 
+// Tasks per query block: a block of few queries is split into row slices so every thread works,
+// but never into slices smaller than kMinSliceRows.
+std::int64_t slice_count(std::int64_t qblocks, int threads, std::int64_t n) {
+  if (qblocks >= threads) return 1;
+  return std::min<std::int64_t>((threads + qblocks - 1) / qblocks,
+                                std::max<std::int64_t>(1, n / kMinSliceRows));
+}
+
+// Writes the first m of `sorted` (nearest first) as labels and distances into a result row of k,
+// padding with -1 / +inf.
+void write_row(const detail::LabelTable& labels, const std::vector<Hit>& sorted, std::int64_t m,
+               std::int64_t k, std::int64_t* oi, float* od) {
+  for (std::int64_t j = 0; j < k; ++j) {
+    if (j < m) {
+      oi[j] = labels.label(sorted[static_cast<std::size_t>(j)].second);
+      od[j] = sorted[static_cast<std::size_t>(j)].first;
+    } else {
+      oi[j] = -1;
+      od[j] = std::numeric_limits<float>::infinity();
+    }
+  }
+}
+
 }  // namespace
 
 struct FlatIndex::Impl {
@@ -166,11 +189,7 @@ struct FlatIndex::Impl {
     for (std::int64_t cb0 = 0; cb0 < qblocks_total; cb0 += chunk_qblocks) {
       const std::int64_t cb1 = std::min(qblocks_total, cb0 + chunk_qblocks);
       const std::int64_t qblocks = cb1 - cb0;
-      std::int64_t slices = 1;
-      if (qblocks < threads) {
-        slices = std::min<std::int64_t>((threads + qblocks - 1) / qblocks,
-                                        std::max<std::int64_t>(1, n / kMinSliceRows));
-      }
+      const std::int64_t slices = slice_count(qblocks, threads, n);
       const std::int64_t slice_rows = (n + slices - 1) / slices;
       const std::int64_t tasks = qblocks * slices;
       // results[task][query in block] -> hits
@@ -241,17 +260,7 @@ struct FlatIndex::Impl {
           const std::int64_t m =
               std::min<std::int64_t>(k, static_cast<std::int64_t>(merged.size()));
           std::partial_sort(merged.begin(), merged.begin() + m, merged.end());
-          std::int64_t* oi = out_ids + (q0 + i) * k;
-          float* od = out_dist + (q0 + i) * k;
-          for (std::int64_t j = 0; j < k; ++j) {
-            if (j < m) {
-              oi[j] = labels.label(merged[static_cast<std::size_t>(j)].second);
-              od[j] = merged[static_cast<std::size_t>(j)].first;
-            } else {
-              oi[j] = -1;
-              od[j] = std::numeric_limits<float>::infinity();
-            }
-          }
+          write_row(labels, merged, m, k, out_ids + (q0 + i) * k, out_dist + (q0 + i) * k);
         }
       }
       detail::check_interrupt(interrupted);
@@ -298,11 +307,7 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
   for (std::int64_t cb0 = 0; cb0 < qblocks_total; cb0 += chunk_qblocks) {
     const std::int64_t cb1 = std::min(qblocks_total, cb0 + chunk_qblocks);
     const std::int64_t qblocks = cb1 - cb0;
-    std::int64_t slices = 1;
-    if (qblocks < threads) {
-      slices = std::min<std::int64_t>((threads + qblocks - 1) / qblocks,
-                                      std::max<std::int64_t>(1, n / kMinSliceRows));
-    }
+    const std::int64_t slices = slice_count(qblocks, threads, n);
     // Slices start on panel boundaries (the scan's contract).
     const std::int64_t slice_rows = ((n + slices - 1) / slices + nr - 1) / nr * nr;
     const std::int64_t tasks = qblocks * slices;
@@ -365,25 +370,15 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
             m = knn_insert(md.data(), mi.data(), m, k, sd[j], si[j]);
         }
         const float* qr = q + (q0 + i) * dim;
-        std::vector<std::pair<float, std::int64_t>> order(static_cast<std::size_t>(m));
+        std::vector<Hit> order(static_cast<std::size_t>(m));
         for (std::int64_t j = 0; j < m; ++j) {
           const std::int64_t id = mi[static_cast<std::size_t>(j)];
           order[static_cast<std::size_t>(j)] = {exact_distance(kern, qr, id), id};
         }
-        std::sort(order.begin(), order.end(), [](const auto& x, const auto& y) {
+        std::sort(order.begin(), order.end(), [](const Hit& x, const Hit& y) {
           return knn_before(x.first, x.second, y.first, y.second);
         });
-        std::int64_t* oi = out_ids + (q0 + i) * k;
-        float* od = out_dist + (q0 + i) * k;
-        for (std::int64_t j = 0; j < k; ++j) {
-          if (j < m) {
-            oi[j] = labels.label(order[static_cast<std::size_t>(j)].second);
-            od[j] = order[static_cast<std::size_t>(j)].first;
-          } else {
-            oi[j] = -1;
-            od[j] = std::numeric_limits<float>::infinity();
-          }
-        }
+        write_row(labels, order, m, k, out_ids + (q0 + i) * k, out_dist + (q0 + i) * k);
       }
     }
     detail::check_interrupt(interrupted);
