@@ -117,18 +117,13 @@ void bind_graph(py::module_& m) {
         if (level0.shape(1) != 2 * M || upper_offset.ndim() != 1 || upper_offset.shape(0) != n)
           throw py::value_error("links do not match the index");
         if (k <= 0) throw py::value_error("k must be positive");
-        cpu::HnswIndex::Links links;  // the CPU twin reads a Links; copying keeps the API simple
-        links.level0.assign(level0.data(), level0.data() + level0.size());
-        links.upper.assign(upper.data(), upper.data() + upper.size());
-        links.upper_offset.assign(upper_offset.data(), upper_offset.data() + upper_offset.size());
-        links.entry = entry;
-        links.max_level = max_level;
         U32 out({nq, static_cast<std::int64_t>(k)});
         F32 od({nq, static_cast<std::int64_t>(k)});
         std::uint32_t* o = out.mutable_data();
         float* d = od.mutable_data();
         without_gil([&] {
-          cpu::beam_search(x.data(), n, dim, metric_of(metric), M, links, q.data(), nq, k, ef, o, d,
+          cpu::beam_search(x.data(), n, dim, metric_of(metric), M, level0.data(), upper.data(),
+                           upper_offset.data(), entry, max_level, q.data(), nq, k, ef, o, d,
                            threads, python_interrupt_check());
         });
         return std::make_pair(out, od);

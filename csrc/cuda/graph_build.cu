@@ -324,15 +324,8 @@ __global__ void prune_kernel(const float* x, std::int64_t n, std::int64_t dim, i
     ci = mi;
     cd = md;
   }
-  std::uint32_t* o = out + i * m;
-  float* od = out_dist + i * m;
-  // Every lane writes the same kept entries (benign); each reads back its own writes.
-  const int kept = graph::select_diverse(ci, cd, count, m, pair, o, od);
-  __syncwarp();
-  for (int j = kept + lane; j < m; j += 32) {
-    o[j] = kNone;
-    od[j] = std::numeric_limits<float>::infinity();
-  }
+  // Every lane writes the same entries (benign); each reads back its own writes.
+  graph::select_row(ci, cd, count, m, pair, out + i * m, out_dist + i * m);
 }
 
 __global__ void count_offers_kernel(const std::uint32_t* fwd, std::int64_t edges,
@@ -383,14 +376,7 @@ __global__ void merge_kernel(const float* x, std::int64_t n, std::int64_t dim, i
   nm = __shfl_sync(kFull, nm, 0);
   __syncwarp();
   const WarpPairDistance pair{x, dim, metric, lane};
-  std::uint32_t* o = out + v * m_out;
-  float* od = out_dist + v * m_out;
-  const int kept = graph::select_diverse(mi, md, nm, m_out, pair, o, od);
-  __syncwarp();
-  for (int j = kept + lane; j < m_out; j += 32) {
-    o[j] = kNone;
-    od[j] = std::numeric_limits<float>::infinity();
-  }
+  graph::select_row(mi, md, nm, m_out, pair, out + v * m_out, out_dist + v * m_out);
 }
 
 // ---- beam search

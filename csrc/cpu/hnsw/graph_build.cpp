@@ -86,8 +86,6 @@ void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, Metric m
       static_cast<std::size_t>(threads),
       std::vector<std::uint32_t>(static_cast<std::size_t>(K + E)));
   for_rows(n, threads, interrupted, [&](std::int64_t i) {
-    std::uint32_t* o = out + i * m;
-    float* od = out_dist + i * m;
     const std::uint32_t* ci = cand + i * K;
     const float* cd = cand_dist + i * K;
     int count = K;
@@ -98,9 +96,7 @@ void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, Metric m
       ci = mi[t].data();
       cd = md[t].data();
     }
-    const int kept = graph::select_diverse(ci, cd, count, m, dist, o, od);
-    std::fill(o + kept, o + m, graph::kNone);
-    std::fill(od + kept, od + m, std::numeric_limits<float>::infinity());
+    graph::select_row(ci, cd, count, m, dist, out + i * m, out_dist + i * m);
   });
 }
 
@@ -151,18 +147,16 @@ void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metr
     const int nm =
         graph::merge_unique(fwd_dist + v * m_in, fwd + v * m_in, m_in, rd[t].data(), ri[t].data(),
                             static_cast<int>(nr), md[t].data(), mi[t].data());
-    std::uint32_t* o = out + v * m_out;
-    float* od = out_dist + v * m_out;
-    const int kept = graph::select_diverse(mi[t].data(), md[t].data(), nm, m_out, dist, o, od);
-    std::fill(o + kept, o + m_out, graph::kNone);
-    std::fill(od + kept, od + m_out, std::numeric_limits<float>::infinity());
+    graph::select_row(mi[t].data(), md[t].data(), nm, m_out, dist, out + v * m_out,
+                      out_dist + v * m_out);
   });
 }
 
 void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric metric, int M,
-                 const HnswIndex::Links& links, const float* q, std::int64_t nq, int k, int ef,
-                 std::uint32_t* out_ids, float* out_dist, int threads,
-                 const InterruptCheck& interrupted) {
+                 const std::uint32_t* level0, const std::uint32_t* upper,
+                 const std::int64_t* upper_offset, std::int64_t entry, int max_level,
+                 const float* q, std::int64_t nq, int k, int ef, std::uint32_t* out_ids,
+                 float* out_dist, int threads, const InterruptCheck& interrupted) {
   if (k <= 0) throw std::invalid_argument("k must be positive");
   ef = std::max(ef, k);
   const RowDistance dist(x, dim, metric);
@@ -180,15 +174,15 @@ void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric met
     float* od = out_dist + qi * k;
     std::fill(oi, oi + k, graph::kNone);
     std::fill(od, od + k, std::numeric_limits<float>::infinity());
-    if (size == 0 || links.entry < 0) return;
+    if (size == 0 || entry < 0) return;
     const auto t = static_cast<std::size_t>(detail::thread_id());
     // Upper levels: greedy descent (ties keep the current node).
-    auto cur = static_cast<std::uint32_t>(links.entry);
+    auto cur = static_cast<std::uint32_t>(entry);
     float cur_d = dist(qv, dist.row(cur));
-    for (int level = links.max_level; level > 0; --level) {
+    for (int level = max_level; level > 0; --level) {
       for (bool changed = true; changed;) {
         changed = false;
-        const std::uint32_t* l = links.upper.data() + links.upper_offset[cur] + (level - 1) * m;
+        const std::uint32_t* l = upper + upper_offset[cur] + (level - 1) * m;
         for (int j = 0; j < m && l[j] != graph::kNone; ++j) {
           const float d = dist(qv, dist.row(l[j]));
           if (d < cur_d) {
@@ -214,7 +208,7 @@ void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric met
     for (int next; (next = graph::beam_next(flags.data(), count)) >= 0;) {
       flags[static_cast<std::size_t>(next)] = 1;
       const std::uint32_t* l =
-          links.level0.data() + static_cast<std::int64_t>(ids[static_cast<std::size_t>(next)]) * m0;
+          level0 + static_cast<std::int64_t>(ids[static_cast<std::size_t>(next)]) * m0;
       for (int j = 0; j < m0 && l[j] != graph::kNone; ++j) {
         const std::uint32_t v = l[j];
         if (tag[v] == epoch) continue;

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include <cstdint>
+#include <limits>
 
 #include "panning/common.hpp"
 #include "panning/knn_math.hpp"
@@ -110,6 +111,16 @@ PANNING_HD int select_diverse(const std::uint32_t* cand_ids, const float* cand_d
     }
   }
   return kept;
+}
+
+// select_diverse into a whole output row of m: the kept entries, then kNone / +inf padding.
+template <class PairDistance>
+PANNING_HD void select_row(const std::uint32_t* cand_ids, const float* cand_dist, int n, int m,
+                           PairDistance&& pair, std::uint32_t* out_ids, float* out_dist) {
+  for (int j = select_diverse(cand_ids, cand_dist, n, m, pair, out_ids, out_dist); j < m; ++j) {
+    out_ids[j] = kNone;
+    out_dist[j] = std::numeric_limits<float>::infinity();
+  }
 }
 
 // The level-0 beam of the batched search (the CPU twin and the CUDA kernel): `size` entries

@@ -167,9 +167,10 @@ void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metr
 // internal ids [nq, k] (kNone / +inf pad). x: stored vectors [size, dim] float32; q: queries
 // [nq, dim] float32, normalised for cosine.
 void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric metric, int M,
-                 const HnswIndex::Links& links, const float* q, std::int64_t nq, int k, int ef,
-                 std::uint32_t* out_ids, float* out_dist, int threads,
-                 const InterruptCheck& interrupted = {});
+                 const std::uint32_t* level0, const std::uint32_t* upper,
+                 const std::int64_t* upper_offset, std::int64_t entry, int max_level,
+                 const float* q, std::int64_t nq, int k, int ef, std::uint32_t* out_ids,
+                 float* out_dist, int threads, const InterruptCheck& interrupted = {});
 
 // The instruction set of the distance kernels: "avx512", "avx2" or "generic".
 const char* distance_simd_level();
