@@ -35,7 +35,7 @@ from ._arrays import DTYPE_FLOAT32, as_matrix, is_cupy, is_torch
 if TYPE_CHECKING:
     from .index import HNSWIndex
 
-__all__ = ["beam_search", "build_levels", "gpu_knn_graph"]
+__all__ = ["beam_search", "build_levels", "gpu_knn_graph", "unit_rows"]
 
 NONE = np.uint32(0xFFFFFFFF)  # graph_build.hpp's kNone
 _METRICS = {"l2": 0, "ip": 1, "cosine": 2}
@@ -231,9 +231,10 @@ def gpu_knn_graph(
     inputs run on tensor cores (sm_80+) with float32 accumulation.
 
     Returns int64 ids (``-1`` pads) and float32 distances ``[n, k]``: numpy arrays for numpy
-    input, device arrays of the input's framework otherwise. Distances come from
-    ``|a|^2 + |b|^2 - 2<a, b>`` (l2) or normalised dot products (cosine), so they match the CPU's
-    to float32 rounding, not bit for bit.
+    input, device arrays of the input's framework otherwise. Neighbours are ranked by
+    ``|a|^2 + |b|^2 - 2<a, b>`` (l2) or normalised dot products (cosine); the winners' distances
+    are then recomputed directly and re-sorted, as the CPU does, so results match the CPU's to
+    float32 rounding (near-ties may swap), not bit for bit.
     """
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {tuple(_METRICS)}")
@@ -267,23 +268,28 @@ def gpu_knn_graph(
             sub_dist = dist[i0 : i0 + block_rows]
             _merge(dev, qd, i0, xd, j0, _METRICS[metric], kk, sub_ids, sub_dist, ws, ws_bytes)
         dev.synchronize()  # the next block's copy reuses host staging
-    got_ids, got_dist = _refine_host(x, dev.get(ids, np.uint32), metric)
+    return _padded(*_refine_host(x, dev.get(ids, np.uint32), metric), k)
+
+
+def _padded(ids: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Host results [n, kk] (int64 ids, -1 pads) widened to k columns of -1 / +inf."""
+    n, kk = ids.shape
     out_ids = np.full((n, k), -1, dtype=np.int64)
     out_dist = np.full((n, k), np.inf, dtype=np.float32)
-    out_ids[:, :kk], out_dist[:, :kk] = got_ids, got_dist
+    out_ids[:, :kk], out_dist[:, :kk] = ids, dist
     return out_ids, out_dist
 
 
 def _finish(
     dev: _Device, ids: Any, dist: Any, n: int, k: int, kk: int, on_gpu: bool
 ) -> tuple[Any, Any]:
-    out_ids = np.full((n, k), -1, dtype=np.int64)
-    out_dist = np.full((n, k), np.inf, dtype=np.float32)
+    got = np.zeros((n, 0), np.int64)
+    got_dist = np.zeros((n, 0), np.float32)
     if kk > 0:
         got = dev.get(ids, np.uint32).astype(np.int64)
         got[got == int(NONE)] = -1
-        out_ids[:, :kk] = got
-        out_dist[:, :kk] = dev.get(dist)
+        got_dist = dev.get(dist)
+    out_ids, out_dist = _padded(got, got_dist, k)
     if not on_gpu:
         return out_ids, out_dist
     return dev.put(out_ids), dev.put(out_dist)
@@ -495,10 +501,14 @@ def _queries_f32(index: HNSWIndex, q: np.ndarray) -> np.ndarray:
     qf = np.ascontiguousarray(q, dtype=np.float32)
     if not np.isfinite(qf).all():
         raise ValueError("queries hold NaN or inf")
-    if index.metric == "cosine":
-        norms = np.linalg.norm(qf.astype(np.float64), axis=1, keepdims=True)
-        qf = np.ascontiguousarray(qf / np.maximum(norms, 1e-30), dtype=np.float32)
-    return qf
+    return unit_rows(qf) if index.metric == "cosine" else qf
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in float64, as float32 (zero rows stay zero): how cosine
+    inputs are normalised before the ``"ip"`` kernels, as the C++ indexes do."""
+    norms = np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, 1e-30), dtype=np.float32)
 
 
 def _labels(index: HNSWIndex, internal: np.ndarray) -> np.ndarray:

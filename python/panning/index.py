@@ -393,7 +393,7 @@ class HNSWIndex(_NativeIndex):
         >>> index.search(x[:3], 1)[0].ravel().tolist()
         [0, 1, 2]
         """
-        from .graph_build import build_levels
+        from .graph_build import build_levels, unit_rows
 
         src: Any = x
         if _on_cuda(src):
@@ -423,16 +423,14 @@ class HNSWIndex(_NativeIndex):
         k = min(8 * index.M, 256) if candidates is None else _positive_int(candidates, "candidates")
         xf = np.ascontiguousarray(rows, dtype=np.float32)
         if metric == "cosine":
-            norms = np.linalg.norm(xf.astype(np.float64), axis=1, keepdims=True)
-            xf = np.ascontiguousarray(xf / np.maximum(norms, 1e-30), dtype=np.float32)
+            xf = unit_rows(xf)
         levels = np.asarray(index._index.levels_of(0, len(xf)))
+        fits_float16 = bool(np.abs(xf).max(initial=0) <= 65504)
         if rank_dtype is None:
-            rank_dtype = (
-                "float16" if device != "cpu" and np.abs(xf).max(initial=0) <= 65504 else "float32"
-            )
+            rank_dtype = "float16" if device != "cpu" and fits_float16 else "float32"
         if rank_dtype not in ("float32", "float16"):
             raise ValueError(f"rank_dtype must be 'float32' or 'float16'; got {rank_dtype!r}")
-        if rank_dtype == "float16" and np.abs(xf).max(initial=0) > 65504:
+        if rank_dtype == "float16" and not fits_float16:
             raise ValueError("rank_dtype='float16': x holds values beyond the float16 range")
         links = build_levels(
             xf,
