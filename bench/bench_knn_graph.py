@@ -45,21 +45,14 @@ import numpy as np
 import panning
 from panning.neighbors import exact_knn_graph
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_index import clustered  # noqa: E402  (the same synthetic data as the index bench)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 NUMPY = "numpy.exact_knn_graph"
 PANNING = "panning.knn_graph"
 FLOPS_PER_CYCLE = {"avx512": 64, "avx2": 32, "generic": 16}
-
-
-def clustered(n: int, d: int, seed: int = 0, clusters: int = 100) -> np.ndarray:
-    """Synthetic embedding-like data (as bench_index.py): Gaussian clusters in 32-d, mapped to d."""
-    rng = np.random.default_rng(seed)
-    m = 32
-    centers = 2.0 * rng.normal(size=(clusters, m))
-    proj = rng.normal(size=(m, d)) / np.sqrt(m)
-    z = centers[rng.integers(0, clusters, n)] + 0.7 * rng.normal(size=(n, m))
-    return (z @ proj + 0.05 * rng.normal(size=(n, d))).astype(np.float32)
 
 
 def load_sets(args: argparse.Namespace) -> list[tuple[str, np.ndarray, str]]:

@@ -18,6 +18,8 @@ import pytest
 ray = pytest.importorskip("ray")
 ray_data = pytest.importorskip("ray.data")
 
+from test_distributed_local import clustered, recall  # noqa: E402
+
 import panning  # noqa: E402
 from panning import distributed  # noqa: E402
 from panning.distributed import LocalShardedIndex, RayShardedIndex, build_shards  # noqa: E402
@@ -33,17 +35,6 @@ pytestmark = [
 
 SHARD_CPUS = 0.1
 POOL = {"concurrency": 2, "num_cpus": 0.25}
-
-
-def clustered(n: int, d: int, *, seed: int = 0, clusters: int = 12) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = 3.0 * rng.normal(size=(clusters, d))
-    return (centers[rng.integers(0, clusters, n)] + rng.normal(size=(n, d))).astype(np.float32)
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    hits = [len(set(a[a >= 0]) & set(b[b >= 0])) for a, b in zip(found, truth)]
-    return float(np.sum(hits) / np.sum(truth >= 0))
 
 
 @pytest.fixture(scope="module")

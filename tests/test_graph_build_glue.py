@@ -9,9 +9,11 @@ on a GPU); what it does test is everything around them that would otherwise firs
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import numpy as np
 import pytest
+import test_graph_build as graph_build_tests
 
 import panning
 from panning import _core, graph_build, reference
@@ -276,10 +278,7 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
     return kernels
 
 
-def clustered(n: int, d: int, seed: int) -> np.ndarray:
-    c = np.random.default_rng(0).normal(size=(10, d)) * 4
-    rng = np.random.default_rng(seed)
-    return (c[rng.integers(0, 10, n)] + rng.normal(size=(n, d))).astype(np.float32)
+clustered = functools.partial(graph_build_tests.clustered, clusters=10)
 
 
 @pytest.mark.parametrize("block_rows", [None, 70, 1000])
@@ -323,7 +322,7 @@ def test_gpu_build_glue_float16_ranking(fake: FakeKernels) -> None:
     gpu = panning.HNSWIndex.build(x, M=8, device="cuda")  # default on the GPU: float16 ranking
     exact, _ = reference.knn_search(q, x, 10)
     found = gpu.search(q, 10, ef=64)[0]
-    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, exact)]) >= 0.95
+    assert graph_build_tests.recall(found, exact) >= 0.95
     cpu = panning.HNSWIndex.build(x, M=8)
     same = (gpu._index.export_links()[0] == cpu._index.export_links()[0]).all(axis=1).mean()
     assert same >= 0.9  # only near-ties at the K-th candidate may differ

@@ -7,6 +7,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from test_graph_build import clustered, recall
 
 import panning
 from panning import _core, reference
@@ -16,17 +17,6 @@ pytestmark = pytest.mark.gpu
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
-
-
-def clustered(n: int, d: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(20, d)) * 4
-    return (centers[rng.integers(0, 20, n)] + rng.normal(size=(n, d))).astype(np.float32)
-
-
-def recall(found: np.ndarray, exact: np.ndarray) -> float:
-    hits = sum(len(set(f[f >= 0]) & set(e[e >= 0])) for f, e in zip(found, exact))
-    return hits / exact.size
 
 
 def assert_same_knn(ids, dist, want_ids, want_dist, tol):
