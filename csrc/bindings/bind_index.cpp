@@ -122,23 +122,15 @@ void bind_index(py::module_& m) {
             const MatrixView v = host_matrix(x, dtype_from_code(dtype));
             const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
             std::vector<const std::uint32_t*> ptrs;
+            std::vector<std::int64_t> rows;
             std::vector<int> widths;
             for (const auto& l : levels) {
               if (l.ndim() != 2) throw py::value_error("level links must be 2-D");
               ptrs.push_back(l.data());
+              rows.push_back(l.shape(0));
               widths.push_back(static_cast<int>(l.shape(1)));
             }
-            // Rows per level are checked against the drawn levels before anything is read.
-            const std::vector<int> drawn = self.levels_of(0, v.rows);
-            for (std::size_t l = 0; l < levels.size(); ++l) {
-              std::int64_t rows = 0;
-              for (int d : drawn) rows += d >= static_cast<int>(l);
-              if (levels[l].shape(0) != rows)
-                throw py::value_error("level " + std::to_string(l) + " links have " +
-                                      std::to_string(levels[l].shape(0)) + " rows; " +
-                                      std::to_string(rows) + " nodes are on that level");
-            }
-            without_gil([&] { self.assemble(v, id, ptrs, widths, threads); });
+            without_gil([&] { self.assemble(v, id, ptrs, rows, widths, threads); });
           },
           py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("levels"),
           py::arg("threads"))

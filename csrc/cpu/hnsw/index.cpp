@@ -543,7 +543,8 @@ std::vector<int> HnswIndex::levels_of(std::int64_t base, std::int64_t n) const {
 
 void HnswIndex::assemble(const MatrixView& x, const std::int64_t* ids,
                          const std::vector<const std::uint32_t*>& levels,
-                         const std::vector<int>& widths, int threads) {
+                         const std::vector<std::int64_t>& rows, const std::vector<int>& widths,
+                         int threads) {
   Impl& s = *impl_;
   detail::check_input(x, s.p.dim, "x");
   std::unique_lock<detail::RwLock> lock(s.rw);
@@ -552,8 +553,19 @@ void HnswIndex::assemble(const MatrixView& x, const std::int64_t* ids,
   const std::int64_t n = x.rows;
   const std::vector<int> drawn = levels_of(0, n);
   const int top = n > 0 ? *std::max_element(drawn.begin(), drawn.end()) : -1;
-  if (levels.size() != static_cast<std::size_t>(top + 1) || widths.size() != levels.size())
+  if (levels.size() != static_cast<std::size_t>(top + 1) || widths.size() != levels.size() ||
+      rows.size() != levels.size())
     throw std::invalid_argument("assemble() needs link lists for levels 0.." + std::to_string(top));
+  // Rows per level first: nothing is read from a list of the wrong length.
+  std::vector<std::int64_t> on_level(static_cast<std::size_t>(top + 1), 0);
+  for (const int d : drawn)
+    for (int l = 0; l <= d; ++l) ++on_level[static_cast<std::size_t>(l)];
+  for (int l = 0; l <= top; ++l)
+    if (rows[static_cast<std::size_t>(l)] != on_level[static_cast<std::size_t>(l)])
+      throw std::invalid_argument("level " + std::to_string(l) + " links have " +
+                                  std::to_string(rows[static_cast<std::size_t>(l)]) + " rows; " +
+                                  std::to_string(on_level[static_cast<std::size_t>(l)]) +
+                                  " nodes are on that level");
   // Check every link before storing anything: ids in range, on the right level, not self.
   for (int l = 0; l <= top; ++l) {
     const int w = widths[static_cast<std::size_t>(l)];

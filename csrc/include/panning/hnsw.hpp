@@ -72,12 +72,13 @@ class HnswIndex {
 
   // Builds the index from finished link lists instead of inserting (HNSWIndex.build; see
   // panning/graph_build.hpp). The index must be empty. x and ids as in add(); levels[l] holds,
-  // for the nodes whose level (levels_of) is >= l in ascending order, `widths[l]` internal ids
-  // (row numbers of x) each, kNone-padded; widths[0] <= 2 * M, widths[l > 0] <= M. Checks the
-  // shapes and ids before changing anything (std::invalid_argument).
+  // for the nodes whose level (levels_of) is >= l in ascending order (rows[l] of them),
+  // `widths[l]` internal ids (row numbers of x) each, kNone-padded; widths[0] <= 2 * M,
+  // widths[l > 0] <= M. Checks the shapes and ids before changing anything
+  // (std::invalid_argument).
   void assemble(const MatrixView& x, const std::int64_t* ids,
-                const std::vector<const std::uint32_t*>& levels, const std::vector<int>& widths,
-                int threads);
+                const std::vector<const std::uint32_t*>& levels,
+                const std::vector<std::int64_t>& rows, const std::vector<int>& widths, int threads);
 
   // The level add() / assemble() give the node numbered `base + i`, for i in [0, n).
   std::vector<int> levels_of(std::int64_t base, std::int64_t n) const;
