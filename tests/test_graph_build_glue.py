@@ -360,7 +360,7 @@ def test_seals_graph_takes_the_gpu_route(monkeypatch: pytest.MonkeyPatch) -> Non
         return real(*args, **kwargs)
 
     info = panning.build_info()
-    monkeypatch.setattr(neighbors, "_on_gpu", lambda e: True)
+    monkeypatch.setattr(neighbors, "on_cuda", lambda e: True)
     monkeypatch.setattr(panning, "build_info", lambda: {**info, "cuda": True})
     monkeypatch.setattr(panning, "knn_graph", spy)
     x = clustered(300, 8, seed=11)

@@ -51,6 +51,11 @@ def is_cupy(x: Any) -> bool:
     return cupy is not None and isinstance(x, cupy.ndarray)
 
 
+def on_cuda(x: Any) -> bool:
+    """True for a torch tensor or cupy array on a CUDA device."""
+    return bool((is_torch(x) and x.is_cuda) or is_cupy(x))
+
+
 def as_int(value: Any, what: str) -> int:
     """``value`` as a Python int, or a TypeError naming ``what`` (bools and floats refused)."""
     if isinstance(value, bool):

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _core
-from ._arrays import as_matrix, is_cupy, is_torch
+from ._arrays import as_matrix, is_cupy, is_torch, on_cuda
 
 __all__ = ["FlatIndex", "HNSWIndex", "knn_graph"]
 
@@ -43,11 +43,6 @@ _STORAGES = {"float32": 0, "float16": 1}
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1}
 
 DEFAULT_EF = 64
-
-
-def _on_cuda(x: Any) -> bool:
-    """True for a torch tensor or cupy array on a CUDA device."""
-    return bool((is_torch(x) and x.is_cuda) or is_cupy(x))
 
 
 @functools.cache
@@ -314,7 +309,7 @@ class HNSWIndex(_NativeIndex):
         distances : float32 array [nq, k]
             Nearest first; padded with ``-1`` / ``+inf`` when fewer than ``k`` qualify.
         """
-        if _on_cuda(q):
+        if on_cuda(q):
             return self._search_cuda(q, k, ef, exclude)
         rows, dtype = _rows(q, self.dim, "q")
         k = _positive_int(k, "k")
@@ -396,7 +391,7 @@ class HNSWIndex(_NativeIndex):
         from .graph_build import build_levels, unit_rows
 
         src: Any = x
-        if _on_cuda(src):
+        if on_cuda(src):
             m = as_matrix(src, "x")
             if device == "cpu":
                 device = f"cuda:{m.device}"
@@ -577,8 +572,9 @@ def knn_graph(
         True: brute force (:class:`FlatIndex`: a packed, register-tiled scan with a fused
         top-k), equal to :func:`panning.reference.knn_graph` up to float32 rounding (the k
         winners' distances are recomputed directly). It costs ``2 n^2 d`` flops, run at about
-        50 GFLOP/s per AVX2 core: ~1.8x less CPU time than
-        :func:`panning.neighbors.exact_knn_graph` (bench/README.md, "kNN graph (CPU)").
+        50-60 GFLOP/s per AVX2 core: 2.3-2.6x faster than
+        :func:`panning.neighbors.exact_knn_graph` on a quiet 2-core machine (bench/README.md,
+        "kNN graph (CPU)").
         False: build an :class:`HNSWIndex` and search it for every row (``M``,
         ``ef_construction``, ``ef`` and ``seed`` apply only then; ``ef`` defaults to
         ``max(64, k + 1)``).
@@ -614,7 +610,7 @@ def knn_graph(
     x = arr
     k = _positive_int(k, "k")
     if device is None:
-        device = "cuda" if _on_cuda(x) else "cpu"
+        device = "cuda" if on_cuda(x) else "cpu"
     if device != "cpu":
         if not exact:
             raise ValueError("device='cuda' builds the exact graph; pass exact=True")

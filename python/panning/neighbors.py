@@ -13,7 +13,7 @@ sources provide it:
 top-k). Its cost is ``O(N^2 d)`` flops and ``O(block * N)`` memory: about 4 minutes for the
 117,659 x 384 wordnet embeddings on 2 cores, so cache it with :func:`load_or_build_graph`.
 :func:`panning.knn_graph` (``exact=True``) builds the same graph with panning's packed native scan,
-in ~1.8x less CPU time on 2 AVX2 cores (bench/README.md, "kNN graph (CPU)").
+2.3-2.6x faster on a quiet 2-core AVX2 machine (bench/README.md, "kNN graph (CPU)").
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from ._arrays import on_cuda
 
 __all__ = [
     "IndexSource",
@@ -297,16 +299,11 @@ def load_or_build_graph(
     return graph
 
 
-def _on_gpu(embeddings: Any) -> bool:
-    mod = type(embeddings).__module__.split(".")[0]
-    return (mod == "torch" and bool(embeddings.is_cuda)) or mod == "cupy"
-
-
 def _build_default_graph(embeddings: Any, k: int, *, metric: str, progress: bool) -> np.ndarray:
     import panning
 
     # Embeddings on a GPU: the exact graph there (tiled distances + per-row top-k), in place.
-    if _on_gpu(embeddings) and panning.build_info()["cuda"]:
+    if on_cuda(embeddings) and panning.build_info()["cuda"]:
         ids, _ = panning.knn_graph(embeddings, k, metric=metric)  # type: ignore[arg-type]
         mod = type(ids).__module__.split(".")[0]
         host = ids.cpu().numpy() if mod == "torch" else ids.get() if mod == "cupy" else ids
