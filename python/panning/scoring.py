@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
+
 from . import _core
 from ._arrays import Matrix, as_int, as_matrix, device_ptr, empty_like_framework, host_buffer
 
@@ -189,3 +191,21 @@ def most_uncertain(x: Any, k: int, *, method: Method = "entropy", from_logits: b
         why = "NaN, +inf or all -inf logits" if from_logits else "NaN or a negative probability"
         raise ValueError(f"row {bad} is invalid ({why}) and cannot be ranked")
     return out
+
+
+def _top_k(key: np.ndarray, k: int, ids: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``k`` largest keys, largest first, equal keys by lower id (``ids``,
+    default: the positions themselves); O(n) + O(k log k). Shared by SVP's selection and the
+    distributed scan's per-block and final top-k."""
+    n = key.shape[0]
+    order_ids = np.arange(n) if ids is None else ids
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
+    if k >= n:
+        return np.lexsort((order_ids, -key)).astype(np.int64)
+    kth = np.partition(key, n - k)[n - k]
+    above = np.flatnonzero(key > kth)
+    tied = np.flatnonzero(key == kth)
+    tied = tied[np.argsort(order_ids[tied], kind="stable")][: k - above.shape[0]]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.lexsort((order_ids[chosen], -key[chosen]))].astype(np.int64)

@@ -38,6 +38,7 @@ from ._arrays import as_int
 from .forgetting import ForgettingCounter
 from .kcenter import greedy_k_centers
 from .models import as_numpy
+from .scoring import _top_k
 
 __all__ = [
     "ActiveLearningResult",
@@ -341,20 +342,6 @@ def uncertainty_scores(
         bad = int(np.flatnonzero(np.isnan(out))[0])
         raise ValueError(f"the model's probabilities for row {bad} are invalid (NaN/negative)")
     return -out if method == "margin" else out
-
-
-def _top_k(key: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k largest keys, largest first, ties by lower position; O(n) + O(k log k)."""
-    n = key.size
-    if k <= 0:
-        return np.empty(0, dtype=np.int64)
-    if k >= n:
-        return np.lexsort((np.arange(n), -key)).astype(np.int64)
-    kth = np.partition(key, n - k)[n - k]
-    above = np.flatnonzero(key > kth)
-    ties = np.flatnonzero(key == kth)[: k - above.size]
-    chosen = np.concatenate([above, ties])
-    return chosen[np.lexsort((chosen, -key[chosen]))].astype(np.int64)
 
 
 def _features(model: Any, x: Any) -> Any:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from ..scoring import Method, _method_code
+from ..scoring import Method, _method_code, _top_k
 from ..scoring import entropy as _entropy
 from ..scoring import least_confidence as _least_confidence
 from ..scoring import margin as _margin
@@ -39,19 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["most_uncertain", "score", "score_dataset"]
 
 _KERNELS = {"entropy": _entropy, "margin": _margin, "least_confidence": _least_confidence}
-
-
-def _top_k(key: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest keys, equal keys by lower id; O(n) + O(k log k)."""
-    n = key.shape[0]
-    if k >= n:
-        return np.lexsort((ids, -key))
-    kth = np.partition(key, n - k)[n - k]
-    above = np.flatnonzero(key > kth)
-    tied = np.flatnonzero(key == kth)
-    tied = tied[np.argsort(ids[tied], kind="stable")][: k - above.shape[0]]
-    chosen = np.concatenate([above, tied])
-    return chosen[np.lexsort((ids[chosen], -key[chosen]))]
 
 
 class _BlockScorer:
@@ -119,7 +106,7 @@ class _BlockScorer:
         if self._k is None:
             return {"id": ids, "score": scores}
         key = -scores if self._method == "margin" else scores
-        top = _top_k(key, ids, self._k)
+        top = _top_k(key, self._k, ids)
         return {"id": ids[top], "score": scores[top]}
 
     def _score(self, probs: np.ndarray) -> np.ndarray:
@@ -350,7 +337,7 @@ def most_uncertain(
     if ids.shape[0] < k:
         raise ValueError(f"k={k} is out of range for {ids.shape[0]} rows (need 0 <= k <= rows)")
     key = -scores if method == "margin" else scores
-    return np.asarray(ids[_top_k(key, ids, k)], dtype=np.int64)
+    return np.asarray(ids[_top_k(key, k, ids)], dtype=np.int64)
 
 
 def _npy_rows(path: str | os.PathLike[str]) -> int:
