@@ -430,9 +430,14 @@ __device__ __forceinline__ bool visit(std::uint32_t* table, std::uint32_t v) {
 
 constexpr int kSearchWarps = 2;
 
+// Shared memory of one query's warp: the beam (ef distances, ids and flags, rounded to 16 bytes),
+// then the visited table, then the query.
+__host__ __device__ std::size_t beam_bytes(int ef) {
+  return (static_cast<std::size_t>(ef) * 9 + 16 + 15) / 16 * 16;
+}
+
 std::size_t search_smem_per_warp(int ef, std::int64_t dim) {
-  const std::size_t beam = static_cast<std::size_t>(ef) * 9 + 16;
-  return (beam + 15) / 16 * 16 + kHashSlots * 4 + static_cast<std::size_t>(dim) * 4;
+  return beam_bytes(ef) + kHashSlots * 4 + static_cast<std::size_t>(dim) * 4;
 }
 
 __global__ void beam_search_kernel(SearchArgs a, std::size_t per_warp) {
@@ -441,11 +446,10 @@ __global__ void beam_search_kernel(SearchArgs a, std::size_t per_warp) {
   const std::int64_t qi = static_cast<std::int64_t>(blockIdx.x) * kSearchWarps + w;
   if (qi >= a.nq) return;
   unsigned char* base = smem + static_cast<std::size_t>(w) * per_warp;
-  const std::size_t beam_bytes = (static_cast<std::size_t>(a.ef) * 9 + 16 + 15) / 16 * 16;
   float* bd = reinterpret_cast<float*>(base);
   std::uint32_t* bi = reinterpret_cast<std::uint32_t*>(bd + a.ef);
   std::uint8_t* bf = reinterpret_cast<std::uint8_t*>(bi + a.ef);
-  std::uint32_t* table = reinterpret_cast<std::uint32_t*>(base + beam_bytes);
+  std::uint32_t* table = reinterpret_cast<std::uint32_t*>(base + beam_bytes(a.ef));
   float* qv = reinterpret_cast<float*>(table + kHashSlots);
   for (std::int64_t c = lane; c < a.dim; c += 32) qv[c] = a.q[qi * a.dim + c];
   for (int s = lane; s < kHashSlots; s += 32) table[s] = kNone;
