@@ -464,7 +464,7 @@ def test_bad_inputs(cls):
         index.add(good, ids=[13])
     assert len(index) == 2
     for k in (0, -1):
-        with pytest.raises(ValueError, match="k must be positive"):
+        with pytest.raises(ValueError, match=r"k must be in \[1, "):
             index.search(good, k)
     q = good.copy()
     q[0, 0] = np.nan
@@ -483,7 +483,7 @@ def test_bad_inputs(cls):
 def test_bad_hnsw_parameters():
     with pytest.raises(ValueError, match="unknown storage"):
         panning.HNSWIndex(4, storage="int8")
-    with pytest.raises(ValueError, match="M must be at least 2"):
+    with pytest.raises(ValueError, match=r"M must be in \[2, "):
         panning.HNSWIndex(4, M=1)
     with pytest.raises(ValueError, match="ef_construction"):
         panning.HNSWIndex(4, ef_construction=0)
@@ -492,7 +492,7 @@ def test_bad_hnsw_parameters():
     index = panning.HNSWIndex(4, storage="float16")
     with pytest.raises(ValueError, match="float16 range"):
         index.add(np.full((1, 4), 1e6, np.float32))
-    with pytest.raises(ValueError, match="ef must be positive"):
+    with pytest.raises(ValueError, match=r"ef must be in \[1, "):
         index.ef = 0
     index.ef = 12
     assert index.ef == 12

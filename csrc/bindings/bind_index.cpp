@@ -1,5 +1,6 @@
 // Bindings of the HNSW and flat indexes: validate, allocate outputs, release the GIL, call.
 // Dtype, shape and framework checks happen once in python/panning/index.py.
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -32,7 +33,12 @@ const std::int64_t* ids_pointer(const std::optional<Ids>& ids, std::int64_t n, c
   return ids->data();
 }
 
+// The [rows, k] outputs of a search; the size is overflow-checked before numpy allocates it.
 std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
+  const std::uint64_t n = checked_mul(rows, k, "the search results");
+  if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 8))
+    throw py::value_error("the search results: " + std::to_string(rows) + " x " +
+                          std::to_string(k) + " elements exceed the address space");
   return {Ids({rows, k}), Dists({rows, k})};
 }
 
@@ -59,14 +65,15 @@ using release_gil = py::call_guard<py::gil_scoped_release>;
 
 void bind_index(py::module_& m) {
   py::class_<cpu::HnswIndex>(m, "HnswIndex")
-      .def(py::init([](std::int64_t dim, int metric, int storage, int M, int ef_construction,
-                       std::uint64_t seed) {
+      .def(py::init([](std::int64_t dim, int metric, int storage, std::int64_t M,
+                       std::int64_t ef_construction, std::uint64_t seed) {
              HnswParams p;
-             p.dim = dim;
+             p.dim = int_in_range(dim, 1, kMaxDim, "dim");
              p.metric = metric_from_code(metric);
              p.storage = storage_from_code(storage);
-             p.M = M;
-             p.ef_construction = ef_construction;
+             p.M = int_in_range(M, 2, kMaxM, "M");
+             p.ef_construction =
+                 int_in_range(ef_construction, 1, kMaxEfConstruction, "ef_construction");
              p.seed = seed;
              return std::make_unique<cpu::HnswIndex>(p);
            }),
@@ -75,25 +82,28 @@ void bind_index(py::module_& m) {
       .def(
           "add",
           [](cpu::HnswIndex& self, const py::array& x, int dtype, std::optional<Ids> ids,
-             int threads) {
+             std::int64_t threads) {
             const MatrixView v = host_matrix(x, dtype_from_code(dtype));
             const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
-            without_gil([&] { self.add(v, id, threads, python_interrupt_check()); });
+            const int n_threads = threads_arg(threads);
+            without_gil([&] { self.add(v, id, n_threads, python_interrupt_check()); });
           },
           py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("threads"))
       .def(
           "search",
-          [](const cpu::HnswIndex& self, const py::array& q, int dtype, std::int64_t k, int ef,
-             std::optional<Ids> exclude, int threads) {
+          [](const cpu::HnswIndex& self, const py::array& q, int dtype, std::int64_t k,
+             std::int64_t ef, std::optional<Ids> exclude, std::int64_t threads) {
             const MatrixView v = host_matrix(q, dtype_from_code(dtype));
-            if (k <= 0) throw py::value_error("k must be positive");
+            check_k(k, "k");
+            const int ef_int = int_in_range(ef, 1, kMaxK, "ef");
+            const int n_threads = threads_arg(threads);
             const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
             const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
             auto out = result_arrays(v.rows, k);
             std::int64_t* oi = out.first.mutable_data();
             float* od = out.second.mutable_data();
             without_gil([&] {
-              self.search(v, k, ef, ex, n_ex, threads, oi, od, python_interrupt_check());
+              self.search(v, k, ef_int, ex, n_ex, n_threads, oi, od, python_interrupt_check());
             });
             return out;
           },
@@ -101,10 +111,12 @@ void bind_index(py::module_& m) {
           py::arg("exclude").noconvert(), py::arg("threads"))
       .def(
           "knn_graph",
-          [](const cpu::HnswIndex& self, std::int64_t k, int ef, int threads) {
-            if (k <= 0) throw py::value_error("k must be positive");
+          [](const cpu::HnswIndex& self, std::int64_t k, std::int64_t ef, std::int64_t threads) {
+            check_k(k, "k");
+            const int ef_int = int_in_range(ef, 1, kMaxK, "ef");
+            const int n_threads = threads_arg(threads);
             SearchResult r = without_gil(
-                [&] { return self.knn_graph(k, ef, threads, python_interrupt_check()); });
+                [&] { return self.knn_graph(k, ef_int, n_threads, python_interrupt_check()); });
             return adopt_result(std::move(r), k);
           },
           py::arg("k"), py::arg("ef"), py::arg("threads"))
@@ -118,7 +130,7 @@ void bind_index(py::module_& m) {
           "assemble",
           [](cpu::HnswIndex& self, const py::array& x, int dtype, std::optional<Ids> ids,
              const std::vector<py::array_t<std::uint32_t, py::array::c_style>>& levels,
-             int threads) {
+             std::int64_t threads) {
             const MatrixView v = host_matrix(x, dtype_from_code(dtype));
             const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
             std::vector<const std::uint32_t*> ptrs;
@@ -130,7 +142,8 @@ void bind_index(py::module_& m) {
               rows.push_back(l.shape(0));
               widths.push_back(static_cast<int>(l.shape(1)));
             }
-            without_gil([&] { self.assemble(v, id, ptrs, rows, widths, threads); });
+            const int n_threads = threads_arg(threads);
+            without_gil([&] { self.assemble(v, id, ptrs, rows, widths, n_threads); });
           },
           py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("levels"),
           py::arg("threads"))
@@ -186,41 +199,45 @@ void bind_index(py::module_& m) {
 
   py::class_<cpu::FlatIndex>(m, "FlatIndex")
       .def(py::init([](std::int64_t dim, int metric) {
-             return std::make_unique<cpu::FlatIndex>(dim, metric_from_code(metric));
+             return std::make_unique<cpu::FlatIndex>(int_in_range(dim, 1, kMaxDim, "dim"),
+                                                     metric_from_code(metric));
            }),
            py::arg("dim"), py::arg("metric"))
       .def(
           "add",
           [](cpu::FlatIndex& self, const py::array& x, int dtype, std::optional<Ids> ids,
-             int threads) {
+             std::int64_t threads) {
             const MatrixView v = host_matrix(x, dtype_from_code(dtype));
             const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
-            without_gil([&] { self.add(v, id, threads, python_interrupt_check()); });
+            const int n_threads = threads_arg(threads);
+            without_gil([&] { self.add(v, id, n_threads, python_interrupt_check()); });
           },
           py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("threads"))
       .def(
           "search",
           [](const cpu::FlatIndex& self, const py::array& q, int dtype, std::int64_t k,
-             std::optional<Ids> exclude, int threads) {
+             std::optional<Ids> exclude, std::int64_t threads) {
             const MatrixView v = host_matrix(q, dtype_from_code(dtype));
-            if (k <= 0) throw py::value_error("k must be positive");
+            check_k(k, "k");
+            const int n_threads = threads_arg(threads);
             const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
             const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
             auto out = result_arrays(v.rows, k);
             std::int64_t* oi = out.first.mutable_data();
             float* od = out.second.mutable_data();
             without_gil(
-                [&] { self.search(v, k, ex, n_ex, threads, oi, od, python_interrupt_check()); });
+                [&] { self.search(v, k, ex, n_ex, n_threads, oi, od, python_interrupt_check()); });
             return out;
           },
           py::arg("q"), py::arg("dtype"), py::arg("k"), py::arg("exclude").noconvert(),
           py::arg("threads"))
       .def(
           "knn_graph",
-          [](const cpu::FlatIndex& self, std::int64_t k, int threads) {
-            if (k <= 0) throw py::value_error("k must be positive");
+          [](const cpu::FlatIndex& self, std::int64_t k, std::int64_t threads) {
+            check_k(k, "k");
+            const int n_threads = threads_arg(threads);
             SearchResult r =
-                without_gil([&] { return self.knn_graph(k, threads, python_interrupt_check()); });
+                without_gil([&] { return self.knn_graph(k, n_threads, python_interrupt_check()); });
             return adopt_result(std::move(r), k);
           },
           py::arg("k"), py::arg("threads"))
@@ -235,6 +252,13 @@ void bind_index(py::module_& m) {
       .def_property_readonly("dim", &cpu::FlatIndex::dim)
       .def_property_readonly("metric",
                              [](const cpu::FlatIndex& s) { return metric_name(s.metric()); });
+
+  // The size limits of sizes.hpp, so the Python layer checks the same numbers first.
+  m.attr("MAX_K") = kMaxK;
+  m.attr("MAX_DIM") = kMaxDim;
+  m.attr("MAX_M") = kMaxM;
+  m.attr("MAX_EF_CONSTRUCTION") = kMaxEfConstruction;
+  m.attr("MAX_THREADS") = kMaxThreads;
 
   m.def("distance_simd_level", [] { return std::string(cpu::distance_simd_level()); });
   m.def(

@@ -9,10 +9,26 @@
 
 #include "panning/common.hpp"
 #include "panning/scoring.hpp"
+#include "panning/sizes.hpp"
 
 namespace panning::bindings {
 
 namespace py = pybind11;
+
+// `value` as an int when it lies in [lo, hi], else ValueError naming `name` and the range. Sizes
+// arrive as int64 so that a huge Python int is a clean ValueError here, not a pybind11 overload
+// error.
+inline int int_in_range(std::int64_t value, std::int64_t lo, std::int64_t hi, const char* name) {
+  if (value < lo || value > hi)
+    throw py::value_error(std::string(name) + " must be in [" + std::to_string(lo) + ", " +
+                          std::to_string(hi) + "]; got " + std::to_string(value));
+  return static_cast<int>(value);
+}
+
+// A thread count: <= 0 (every core) .. kMaxThreads.
+inline int threads_arg(std::int64_t threads) {
+  return int_in_range(threads < 0 ? 0 : threads, 0, kMaxThreads, "threads");
+}
 
 // The dtype code the Python layer chose (it owns the framework -> DType mapping).
 inline DType dtype_from_code(int code) {

@@ -386,7 +386,9 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
 }
 
 FlatIndex::FlatIndex(std::int64_t dim, Metric metric) : impl_(new Impl) {
-  if (dim <= 0) throw std::invalid_argument("dim must be positive");
+  if (dim <= 0 || dim > kMaxDim)
+    throw std::invalid_argument("dim must be in [1, " + std::to_string(kMaxDim) + "]; got " +
+                                std::to_string(dim));
   impl_->dim = dim;
   impl_->metric = metric;
 }
@@ -405,7 +407,8 @@ void FlatIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
     ids = default_ids.data();
   }
   s.labels.check_new(ids, x.rows);
-  std::vector<float> rows(static_cast<std::size_t>(x.rows * s.dim));
+  std::vector<float> rows;
+  checked_resize(rows, x.rows, s.dim, "the vectors as float32");
   s.convert_rows(x, rows.data(), threads, "x");
   detail::check_interrupt(interrupted);
   s.data.insert(s.data.end(), rows.begin(), rows.end());
@@ -415,11 +418,12 @@ void FlatIndex::add(const MatrixView& x, const std::int64_t* ids, int threads,
 void FlatIndex::search(const MatrixView& q, std::int64_t k, const std::int64_t* exclude,
                        std::int64_t n_exclude, int threads, std::int64_t* out_ids,
                        float* out_distances, const InterruptCheck& interrupted) const {
-  if (k <= 0) throw std::invalid_argument("k must be positive");
+  check_k(k, "k");
   std::shared_lock<detail::RwLock> lock(impl_->rw);
   threads = detail::resolve_threads(threads);
   const Impl& s = *impl_;
-  std::vector<float> queries(static_cast<std::size_t>(q.rows * s.dim));
+  std::vector<float> queries;
+  checked_resize(queries, q.rows, s.dim, "the queries as float32");
   s.convert_rows(q, queries.data(), threads, "queries");
   detail::ExcludeSet ex(s.labels, exclude, n_exclude);
   s.search_rows(queries.data(), q.rows, k, ex, -1, threads, out_ids, out_distances, interrupted);
@@ -427,13 +431,13 @@ void FlatIndex::search(const MatrixView& q, std::int64_t k, const std::int64_t* 
 
 SearchResult FlatIndex::knn_graph(std::int64_t k, int threads,
                                   const InterruptCheck& interrupted) const {
-  if (k <= 0) throw std::invalid_argument("k must be positive");
+  check_k(k, "k");
   std::shared_lock<detail::RwLock> lock(impl_->rw);
   threads = detail::resolve_threads(threads);
   const Impl& s = *impl_;
   SearchResult out;
-  out.ids.resize(static_cast<std::size_t>(s.labels.size() * k));
-  out.distances.resize(out.ids.size());
+  checked_resize(out.ids, s.labels.size(), k, "the kNN graph's ids");
+  checked_resize(out.distances, s.labels.size(), k, "the kNN graph's distances");
   detail::ExcludeSet none(s.labels, nullptr, 0);
   s.search_rows(s.data.data(), s.labels.size(), k, none, 0, threads, out.ids.data(),
                 out.distances.data(), interrupted);

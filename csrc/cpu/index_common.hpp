@@ -17,6 +17,7 @@
 #include "distance_kernels.hpp"
 #include "panning/hnsw.hpp"
 #include "panning/scoring_math.hpp"
+#include "panning/sizes.hpp"
 
 #if PANNING_WITH_OPENMP
 #include <omp.h>
@@ -25,6 +26,10 @@
 namespace panning::cpu::detail {
 
 inline int resolve_threads(int threads) {
+  // threads <= 0: every core.
+  if (threads > kMaxThreads)
+    throw std::invalid_argument("threads must be at most " + std::to_string(kMaxThreads) +
+                                "; got " + std::to_string(threads));
 #if PANNING_WITH_OPENMP
   return threads > 0 ? threads : omp_get_max_threads();
 #else

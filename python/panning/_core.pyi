@@ -115,6 +115,12 @@ class FlatIndex:
     @property
     def metric(self) -> str: ...
 
+MAX_K: int
+MAX_DIM: int
+MAX_M: int
+MAX_EF_CONSTRUCTION: int
+MAX_THREADS: int
+
 def distance_simd_level() -> str: ...
 def set_distance_simd_level(level: str) -> None: ...
 

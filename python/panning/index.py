@@ -61,16 +61,21 @@ def _metric_code(metric: str) -> int:
 def _threads(threads: int | None) -> int:
     if threads is None:
         return 0
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive integer or None; got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be a positive integer or None; got {threads!r}")
+    if not 1 <= threads <= _core.MAX_THREADS:
+        raise ValueError(f"threads must be in [1, {_core.MAX_THREADS}] or None; got {threads}")
     return int(threads)
 
 
-def _positive_int(value: Any, name: str) -> int:
+def _positive_int(value: Any, name: str, limit: int | None = None) -> int:
+    """``value`` as an int in ``[1, limit]`` (default limit: :data:`MAX_K`), else a TypeError or
+    a ValueError naming ``name`` and the range."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive; got {value}")
+    hi = _core.MAX_K if limit is None else limit
+    if not 1 <= value <= hi:
+        raise ValueError(f"{name} must be in [1, {hi}]; got {value}")
     return int(value)
 
 
@@ -226,14 +231,16 @@ class HNSWIndex(_NativeIndex):
         storage: Storage = "float32",
         threads: int | None = None,
     ) -> None:
-        dim = _positive_int(dim, "dim")
+        dim = _positive_int(dim, "dim", _core.MAX_DIM)
         metric_code = _metric_code(metric)
         if storage not in _STORAGES:
             raise ValueError(f"unknown storage {storage!r}; expected one of {tuple(_STORAGES)}")
-        M = _positive_int(M, "M")
+        M = _positive_int(M, "M", _core.MAX_M)
         if M < 2:
-            raise ValueError(f"M must be at least 2; got {M}")
-        ef_construction = _positive_int(ef_construction, "ef_construction")
+            raise ValueError(f"M must be in [2, {_core.MAX_M}]; got {M}")
+        ef_construction = _positive_int(
+            ef_construction, "ef_construction", _core.MAX_EF_CONSTRUCTION
+        )
         if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64); got {seed!r}")
         self._threads = _threads(threads)
@@ -522,7 +529,7 @@ class FlatIndex(_NativeIndex):
     """
 
     def __init__(self, dim: int, *, metric: Metric = "l2", threads: int | None = None) -> None:
-        dim = _positive_int(dim, "dim")
+        dim = _positive_int(dim, "dim", _core.MAX_DIM)
         self._threads = _threads(threads)
         self._index = _core.FlatIndex(dim, _metric_code(metric))
 
@@ -607,6 +614,8 @@ def knn_graph(
         raise ValueError(f"x must be 2-D [n, d]; got shape {tuple(arr.shape)}")
     if dim == 0:
         raise ValueError(f"x has an empty feature axis (shape {tuple(arr.shape)})")
+    if dim > _core.MAX_DIM:
+        raise ValueError(f"x has {dim} columns; at most {_core.MAX_DIM} are supported")
     x = arr
     k = _positive_int(k, "k")
     if device is None:

@@ -398,10 +398,16 @@ void parallel_chunks(std::int64_t n, std::int64_t chunk, int threads, std::int64
 // ---- Impl ---------------------------------------------------------------------------------------
 
 HnswIndex::Impl::Impl(const HnswParams& params) : p(params) {
-  if (p.dim <= 0) throw std::invalid_argument("dim must be positive");
-  if (p.M < 2) throw std::invalid_argument("M must be at least 2");
-  if (p.M > 4096) throw std::invalid_argument("M must be at most 4096");
-  if (p.ef_construction < 1) throw std::invalid_argument("ef_construction must be positive");
+  if (p.dim <= 0 || p.dim > kMaxDim)
+    throw std::invalid_argument("dim must be in [1, " + std::to_string(kMaxDim) + "]; got " +
+                                std::to_string(p.dim));
+  if (p.M < 2 || p.M > kMaxM)
+    throw std::invalid_argument("M must be in [2, " + std::to_string(kMaxM) + "]; got " +
+                                std::to_string(p.M));
+  if (p.ef_construction < 1 || p.ef_construction > kMaxEfConstruction)
+    throw std::invalid_argument("ef_construction must be in [1, " +
+                                std::to_string(kMaxEfConstruction) + "]; got " +
+                                std::to_string(p.ef_construction));
   max_links = p.M;
   max_links0 = 2 * p.M;
   level_mult = 1.0 / std::log(static_cast<double>(p.M));
@@ -418,10 +424,11 @@ HnswIndex::Impl::Impl(const HnswParams& params) : p(params) {
 void HnswIndex::Impl::reserve(std::int64_t n) {
   if (n <= capacity) return;
   const std::int64_t grown = std::max(n, capacity + capacity / 2);
-  const std::size_t bytes = static_cast<std::size_t>(grown) * node_bytes;
+  const std::uint64_t bytes =
+      checked_mul(grown, static_cast<std::int64_t>(node_bytes), "the index's nodes");
   char* fresh = static_cast<char*>(
       std::aligned_alloc(node_align, (bytes + node_align - 1) / node_align * node_align));
-  if (!fresh) throw std::bad_alloc();
+  if (!fresh) throw OutOfMemory(bytes, "the index's nodes");
   std::unique_ptr<char, AlignedFree> owner(fresh);
   if (count > 0) std::memcpy(fresh, nodes.get(), static_cast<std::size_t>(count) * node_bytes);
   std::unique_ptr<SpinLock[]> locks(new SpinLock[static_cast<std::size_t>(grown)]);
@@ -657,7 +664,8 @@ void HnswIndex::search(const MatrixView& q, std::int64_t k, int ef, const std::i
                        std::int64_t n_exclude, int threads, std::int64_t* out_ids,
                        float* out_distances, const InterruptCheck& interrupted) const {
   const Impl& s = *impl_;
-  if (k <= 0) throw std::invalid_argument("k must be positive");
+  check_k(k, "k");
+  check_k(ef, "ef");
   detail::check_input(q, s.p.dim, "queries");
   std::shared_lock<detail::RwLock> lock(s.rw);
   threads = detail::resolve_threads(threads);
@@ -686,11 +694,12 @@ void HnswIndex::search(const MatrixView& q, std::int64_t k, int ef, const std::i
 SearchResult HnswIndex::knn_graph(std::int64_t k, int ef, int threads,
                                   const InterruptCheck& interrupted) const {
   const Impl& s = *impl_;
-  if (k <= 0) throw std::invalid_argument("k must be positive");
+  check_k(k, "k");
+  check_k(ef, "ef");
   std::shared_lock<detail::RwLock> lock(s.rw);
   SearchResult out;
-  out.ids.resize(static_cast<std::size_t>(s.count * k));
-  out.distances.resize(static_cast<std::size_t>(s.count * k));
+  checked_resize(out.ids, s.count, k, "the kNN graph's ids");
+  checked_resize(out.distances, s.count, k, "the kNN graph's distances");
   std::int64_t* out_ids = out.ids.data();
   float* out_distances = out.distances.data();
   threads = detail::resolve_threads(threads);
