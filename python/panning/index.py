@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import tempfile
 from typing import Any, Literal
 
@@ -50,6 +51,47 @@ def _umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
     os.umask(mask)
     return mask
+
+
+_TEMP_PREFIX = ".panning-index-"
+
+
+def _temp_prefix() -> str:
+    # host and pid in the name let a later save tell whether the writer is gone
+    host = socket.gethostname().replace("-", "_") or "host"
+    return f"{_TEMP_PREFIX}{host}-{os.getpid()}-"
+
+
+def _remove_stale_temporaries(directory: str) -> None:
+    """Delete temporary files of saves killed midway: ours only (by name), on this host, whose
+    writing process is gone. A live writer's file, or another host's, is never touched."""
+    if os.name == "nt":  # os.kill(pid, 0) would not probe there
+        return
+    host = socket.gethostname().replace("-", "_") or "host"
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(_TEMP_PREFIX) and name.endswith(".tmp")):
+            continue
+        parts = name[len(_TEMP_PREFIX) : -len(".tmp")].rsplit("-", 2)
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or reused by another process: leave the file)
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:
+            pass
 
 
 def _metric_code(metric: str) -> int:
@@ -475,7 +517,10 @@ class HNSWIndex(_NativeIndex):
         """
         path = os.fspath(path)
         directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".panning-index-", suffix=".tmp", dir=directory)
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"cannot save to {path!r}: folder {directory!r} does not exist")
+        _remove_stale_temporaries(directory)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(), suffix=".tmp", dir=directory)
         os.close(fd)
         try:
             # mkstemp creates 0600; give the file the permissions open() would have given it.

@@ -117,13 +117,27 @@ def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
+def _int64_values(a: np.ndarray, what: str) -> np.ndarray:
+    """An integer array as int64, refusing values int64 cannot hold (no silent wrap-around)."""
+    if a.dtype.kind == "u" and a.size and int(a.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{what} holds {int(a.max())}, beyond the int64 range")
+    if a.dtype == object:
+        raise TypeError(f"{what} must be integers")
+    return a.astype(np.int64)
+
+
 def _as_ids(ids: npt.ArrayLike, n: int) -> np.ndarray:
-    a = np.asarray(ids)
+    if ids is None or isinstance(ids, (str, bytes)):
+        raise TypeError(f"ids must be a 1-D sequence of integers; got {type(ids).__name__}")
+    try:
+        a = np.asarray(ids)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"ids must be a 1-D sequence of integers ({exc})") from None
     if a.ndim != 1:
         raise ValueError(f"ids must be 1-D; got shape {a.shape}")
-    if a.size and not np.issubdtype(a.dtype, np.integer):
+    if a.size and not (np.issubdtype(a.dtype, np.integer) and a.dtype != np.bool_):
         raise TypeError(f"ids must be integers, got {a.dtype}")
-    a = a.astype(np.int64)
+    a = _int64_values(a, "ids")
     bad = a[(a < 0) | (a >= n)]
     if bad.size:
         raise ValueError(f"unknown id {int(bad[0])}: dataset ids are 0 .. {n - 1}")
@@ -131,8 +145,16 @@ def _as_ids(ids: npt.ArrayLike, n: int) -> np.ndarray:
 
 
 def _as_labels(labels: Any, count: int) -> np.ndarray:
-    raw = list(labels) if not isinstance(labels, np.ndarray) else labels
-    a = np.asarray(raw)
+    if labels is None or isinstance(labels, (str, bytes)) or np.ndim(labels) == 0:
+        raise TypeError(
+            f"labels must be a 1-D sequence of integers or booleans (one per id); "
+            f"got {type(labels).__name__}"
+        )
+    try:
+        raw = list(labels) if not isinstance(labels, np.ndarray) else labels
+        a = np.asarray(raw)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"labels must be a 1-D sequence of integers or booleans ({exc})") from None
     if a.ndim != 1 or a.shape[0] != count:
         raise ValueError(f"expected {count} labels (one per id), got shape {a.shape}")
     if a.size and not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
@@ -140,7 +162,7 @@ def _as_labels(labels: Any, count: int) -> np.ndarray:
             f"labels must be integers or booleans, got {a.dtype} "
             f"(e.g. {raw[0]!r}); map class names to integers first"
         )
-    return a.astype(np.int64)
+    return _int64_values(a, "labels")
 
 
 class Seals:
@@ -444,7 +466,7 @@ class Seals:
                 min_pool=cfg.get("min_pool", 100), expand=cfg["expand"],
                 strategy=strategy, model=model, candidates=cfg["candidates"],
                 positive_label=cfg["positive_label"], classes=cfg["classes"],
-                exclude=store.excluded(), seed=cfg["seed"], eval_set=eval_set,
+                exclude=store.excluded(meta["rows"]), seed=cfg["seed"], eval_set=eval_set,
                 index_path=index_path, metric=cfg["metric"], progress=progress,
             )  # fmt: skip
             stored_hash = meta.get("graph_hash")
@@ -453,7 +475,8 @@ class Seals:
                     "the kNN graph differs from the one the session was made with; pass the same "
                     "graph (neighbors= or index_path=) to reproduce its pool"
                 )
-            for r, queried, record, ids, labels in store.rounds():
+            replay = store.rounds(meta["rows"], cfg.get("classes"), store.excluded())
+            for r, queried, record, ids, labels in replay:
                 if queried:
                     self._mark_scored(self._candidate_ids())
                 self._apply(ids, labels)
@@ -683,14 +706,33 @@ class Seals:
         """``pool`` plus columns ``start:stop`` of the expanders' neighbours, unlabeled only."""
         if expanders.size == 0 or self._source is None:
             return pool
-        nb = np.unique(self._source.neighbors(expanders)[:, start:stop])
+        nb = np.unique(self._neighbors(expanders)[:, start:stop])
         nb = nb[nb >= 0]
         nb = nb[~(self._labeled[nb] | self._excluded[nb])]
         return np.union1d(pool, nb)
 
-    def _first_k_neighbors(self, ids: np.ndarray) -> np.ndarray:
+    def _neighbors(self, ids: np.ndarray) -> np.ndarray:
+        """The neighbour source's rows for ``ids``, checked: ``-1`` or a dataset id each."""
         assert self._source is not None
-        return self._source.neighbors(ids)[:, : self.k]
+        nb = np.asarray(self._source.neighbors(ids))
+        if nb.ndim != 2 or nb.shape[0] != ids.shape[0] or nb.dtype.kind not in "iu":
+            raise ValueError(
+                f"the neighbour source {type(self._source).__name__} returned an array of shape "
+                f"{nb.shape} and dtype {nb.dtype} for {ids.shape[0]} ids; expected integer "
+                "[len(ids), k]"
+            )
+        bad = (nb < -1) | (nb >= self._n)
+        if np.any(bad):
+            what = self._source.index if isinstance(self._source, IndexSource) else self._source
+            raise ValueError(
+                f"the neighbour source {type(what).__name__} returned id {int(nb[bad][0])}, "
+                f"which is not a dataset id (0 .. {self._n - 1}) nor -1: the index must hold the "
+                "session's embeddings under their row numbers"
+            )
+        return nb.astype(np.int64, copy=False)
+
+    def _first_k_neighbors(self, ids: np.ndarray) -> np.ndarray:
+        return self._neighbors(ids)[:, : self.k]
 
     @property
     def k_effective(self) -> int:

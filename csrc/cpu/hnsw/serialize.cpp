@@ -12,6 +12,7 @@
 // The reader checks sizes against the file before allocating, the checksum before trusting any
 // content, and then every link, level and label, so a damaged file raises instead of crashing.
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -182,6 +183,7 @@ std::unique_ptr<HnswIndex> HnswIndex::load(const std::string& path) {
   if (h.M < 2 || h.M > 4096) bad_file(path, "implausible M");
   if (h.ef_construction < 1 || h.ef_construction > (1u << 24))
     bad_file(path, "implausible ef_construction");
+  if (h.max_level < -1 || h.max_level > 64) bad_file(path, "corrupted (invalid top level)");
   if (h.count < 0 ||
       static_cast<std::uint64_t>(h.count) >= std::numeric_limits<std::uint32_t>::max())
     bad_file(path, "implausible count");
@@ -235,14 +237,36 @@ std::unique_ptr<HnswIndex> HnswIndex::load(const std::string& path) {
         levels[static_cast<std::size_t>(h.entry)] != h.max_level)
       bad_file(path, "corrupted (entry point)");
   }
+  // Everything a search dereferences is proven valid here: a checksum only stops accidents, and
+  // a crafted file can carry a correct one. Searches walk level l only through nodes whose top
+  // level is >= l (their upper link block for l exists), starting from the entry point.
   for (std::uint64_t i = 0; i < count; ++i) {
+    if (levels[i] > h.max_level)
+      bad_file(path, "corrupted (node " + std::to_string(i) + " is above the top level)");
     for (int l = 0; l <= levels[i]; ++l) {
       const std::uint32_t* links = s.links(static_cast<std::int64_t>(i), l);
       const std::uint32_t max_links = l == 0 ? s.max_links0 : s.max_links;
       if (links[0] > max_links) bad_file(path, "corrupted (link count)");
-      for (std::uint32_t j = 0; j < links[0]; ++j)
-        if (links[j + 1] >= count) bad_file(path, "corrupted (link target)");
+      for (std::uint32_t j = 0; j < links[0]; ++j) {
+        const std::uint32_t target = links[j + 1];
+        if (target >= count) bad_file(path, "corrupted (link target)");
+        if (levels[target] < l)
+          bad_file(path, "corrupted (node " + std::to_string(i) + " links to node " +
+                             std::to_string(target) + " on level " + std::to_string(l) +
+                             ", which that node is not on)");
+      }
     }
+    // Non-finite vectors are refused on load as they are on add(): they would poison distances.
+    const void* v = s.vec(static_cast<std::int64_t>(i));
+    bool finite = true;
+    if (s.p.storage == Storage::kFloat16) {
+      const auto* hbits = static_cast<const std::uint16_t*>(v);
+      for (std::int64_t j = 0; j < s.p.dim; ++j) finite &= (hbits[j] & 0x7c00u) != 0x7c00u;
+    } else {
+      const auto* f = static_cast<const float*>(v);
+      for (std::int64_t j = 0; j < s.p.dim; ++j) finite &= std::isfinite(f[j]);
+    }
+    if (!finite) bad_file(path, "vector " + std::to_string(i) + " holds NaN or inf (corrupted)");
   }
   try {
     s.labels.check_new(labels.data(), h.count);

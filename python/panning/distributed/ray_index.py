@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..index import HNSWIndex, _positive_int
-from .sharded_index import ShardedIndexBase, _shard_paths
+from .sharded_index import ShardedIndexBase, _shard_plan, check_shards, shard_summary
 
 __all__ = ["RayShardedIndex"]
 
@@ -49,9 +49,7 @@ class _ShardServer:
         index = self._loaded()
         return {
             "path": self._path,
-            "size": len(index),
-            "dim": index.dim,
-            "metric": index.metric,
+            **shard_summary(index),
             "memory_bytes": index.memory_bytes(),
             "pid": os.getpid(),
             "node_id": ray.get_runtime_context().get_node_id(),
@@ -98,6 +96,9 @@ class RayShardedIndex(ShardedIndexBase):
     actor_options : dict, optional
         More ``ray.remote`` options for the actors (``resources``, ``scheduling_strategy``,
         ``memory`` ...); restarts and retries stay unlimited.
+    allow_outside : bool
+        Trust shard paths that lead outside the manifest's folder (see
+        :func:`~panning.distributed.read_manifest`).
 
     Examples
     --------
@@ -116,10 +117,11 @@ class RayShardedIndex(ShardedIndexBase):
         threads: int | None = 1,
         ef: int | None = None,
         actor_options: dict[str, Any] | None = None,
+        allow_outside: bool = False,
     ) -> None:
         import ray
 
-        paths = _shard_paths(manifest)
+        paths, expected, settings = _shard_plan(manifest, allow_outside)
         if not num_cpus >= 0:
             raise ValueError(f"num_cpus must be >= 0; got {num_cpus!r}")
         options = dict(actor_options or {})
@@ -134,6 +136,11 @@ class RayShardedIndex(ShardedIndexBase):
         try:
             infos = ray.get([a.info.remote() for a in self._actors])
         except BaseException:
+            self.close()
+            raise
+        try:
+            check_shards(expected, settings, infos)
+        except ValueError:
             self.close()
             raise
         dims = {int(i["dim"]) for i in infos}

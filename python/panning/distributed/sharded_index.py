@@ -41,7 +41,9 @@ __all__ = [
     "ShardedIndexBase",
     "build_shards",
     "merge_topk",
+    "check_shards",
     "read_manifest",
+    "shard_summary",
 ]
 
 MANIFEST = "manifest.json"
@@ -80,37 +82,147 @@ def local_path(path: str | os.PathLike[str]) -> str:
     return p
 
 
-def read_manifest(path: str | os.PathLike[str]) -> tuple[list[ShardInfo], dict[str, Any]]:
+_METRICS = ("l2", "ip", "cosine")
+
+
+def _manifest_int(value: Any, where: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{where} must be an integer >= {low}; got {value!r:.60}")
+    return value
+
+
+def read_manifest(
+    path: str | os.PathLike[str], *, allow_outside: bool = False
+) -> tuple[list[ShardInfo], dict[str, Any]]:
     """The shards and settings listed by a manifest written by :func:`build_shards`.
 
     ``path`` is the manifest file or the directory holding ``manifest.json``. Shard paths in the
     file are relative to the manifest's directory and come back absolute.
+
+    A manifest is untrusted input: its schema is checked (format, ``dim``, ``metric``, ``rows``,
+    one entry per shard with ``path``, ``count``, ``start``, ``stop``), shard paths must resolve
+    inside the manifest's folder (no absolute paths, no ``..``, no symlink leading out) unless
+    ``allow_outside=True``, no file may be listed twice, row ranges may not overlap, and the
+    counts must add up to ``rows``. The shards themselves are checked against it when loaded
+    (:meth:`LocalShardedIndex.load`, :class:`RayShardedIndex`).
 
     Raises
     ------
     FileNotFoundError
         No manifest there, or a shard file it lists is missing.
     ValueError
-        The file is not a panning shard manifest.
+        The file is not a valid panning shard manifest.
     """
     p = local_path(path)
     if os.path.isdir(p):
         p = os.path.join(p, MANIFEST)
     if not os.path.isfile(p):
         raise FileNotFoundError(f"no shard manifest at {p!r}")
-    with open(p, encoding="utf-8") as f:
-        meta = json.load(f)
+    try:
+        with open(p, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"{p!r} is not a panning shard manifest (invalid JSON: {exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != "panning-shards-1":
         raise ValueError(f"{p!r} is not a panning shard manifest (format panning-shards-1)")
+    where = f"manifest {p!r}"
+    _manifest_int(meta.get("dim"), f"{where}: dim", 1)
+    _manifest_int(meta.get("rows"), f"{where}: rows", 0)
+    if meta.get("metric") not in _METRICS:
+        raise ValueError(f"{where}: metric must be one of {_METRICS}; got {meta.get('metric')!r}")
+    entries = meta.get("shards")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{where}: shards must be a non-empty list")
     base = os.path.dirname(os.path.abspath(p))
-    shards = []
-    for s in meta["shards"]:
-        shard_path = os.path.join(base, s["path"])
+    real_base = os.path.realpath(base)
+    shards: list[ShardInfo] = []
+    seen: dict[str, int] = {}
+    for i, s in enumerate(entries):
+        at = f"{where}: shards[{i}]"
+        if not isinstance(s, dict) or not isinstance(s.get("path"), str) or not s["path"]:
+            raise ValueError(f"{at} must be an object with a non-empty 'path' string")
+        rel = s["path"]
+        count = _manifest_int(s.get("count"), f"{at}.count", 0)
+        start = _manifest_int(s.get("start", -1), f"{at}.start", -1)
+        stop = _manifest_int(s.get("stop", -1), f"{at}.stop", -1)
+        if (start < 0) != (stop < 0) or (start >= 0 and stop - start != count):
+            raise ValueError(
+                f"{at}: start={start}, stop={stop} do not describe count={count} rows "
+                "(both -1 for shards with arbitrary ids)"
+            )
+        shard_path = os.path.join(base, rel)
+        real = os.path.realpath(shard_path)
+        if not allow_outside:
+            if os.path.isabs(rel) or ".." in rel.replace("\\", "/").split("/"):
+                raise ValueError(
+                    f"{at}: path {rel!r} must be relative to the manifest's folder, without '..' "
+                    "(pass allow_outside=True to trust this manifest)"
+                )
+            if os.path.commonpath([real, real_base]) != real_base:
+                raise ValueError(
+                    f"{at}: path {rel!r} resolves to {real!r}, outside the manifest's folder "
+                    f"{real_base!r} (a symlink?); pass allow_outside=True to trust this manifest"
+                )
+        if real in seen:
+            raise ValueError(
+                f"{at}: the shard file {rel!r} is already listed as shards[{seen[real]}]"
+            )
+        seen[real] = i
         if not os.path.isfile(shard_path):
             raise FileNotFoundError(f"the manifest {p!r} lists a missing shard file {shard_path!r}")
-        shards.append(ShardInfo(shard_path, int(s["count"]), int(s["start"]), int(s["stop"])))
+        shards.append(ShardInfo(shard_path, count, start, stop))
+    ranges = sorted((s.start, s.stop) for s in shards if s.start >= 0)
+    for (a0, a1), (b0, _) in zip(ranges, ranges[1:]):
+        if b0 < a1:
+            raise ValueError(f"{where}: shard row ranges [{a0}, {a1}) and [{b0}, ...) overlap")
+    total = sum(s.count for s in shards)
+    if total != meta["rows"]:
+        raise ValueError(f"{where}: shard counts add up to {total}, but rows is {meta['rows']}")
     settings = {k: v for k, v in meta.items() if k != "shards"}
     return shards, settings
+
+
+def check_shards(
+    expected: Sequence[ShardInfo] | None,
+    settings: dict[str, Any] | None,
+    loaded: Sequence[dict[str, Any]],
+) -> None:
+    """Check what the loaded shards hold against their manifest (when there is one).
+
+    ``loaded`` has one dict per shard: ``size``, ``dim``, ``metric``, ``id_min``, ``id_max``
+    (``-1`` for an empty shard). Raises ``ValueError`` naming the shard file and the mismatch.
+    """
+    if expected is None or settings is None:
+        return
+    for info, got in zip(expected, loaded):
+        at = f"shard {info.path!r}"
+        if int(got["size"]) != info.count:
+            raise ValueError(f"{at} holds {got['size']} vectors; the manifest says {info.count}")
+        if int(got["dim"]) != int(settings["dim"]):
+            raise ValueError(f"{at} has dim {got['dim']}; the manifest says {settings['dim']}")
+        if str(got["metric"]) != str(settings["metric"]):
+            raise ValueError(
+                f"{at} has metric {got['metric']!r}; the manifest says {settings['metric']!r}"
+            )
+        if info.start >= 0 and info.count > 0:
+            lo, hi = int(got["id_min"]), int(got["id_max"])
+            if lo < info.start or hi >= info.stop:
+                raise ValueError(
+                    f"{at} holds ids {lo} .. {hi}, outside its manifest range "
+                    f"[{info.start}, {info.stop})"
+                )
+
+
+def shard_summary(index: Any) -> dict[str, Any]:
+    """``size``, ``dim``, ``metric``, ``id_min``, ``id_max`` of a loaded shard index."""
+    ids = np.asarray(index.ids)
+    return {
+        "size": len(index),
+        "dim": int(index.dim),
+        "metric": str(index.metric),
+        "id_min": int(ids.min()) if ids.size else -1,
+        "id_max": int(ids.max()) if ids.size else -1,
+    }
 
 
 def build_shards(
@@ -378,14 +490,18 @@ class LocalShardedIndex(ShardedIndexBase):
         threads: int | None = 1,
         ef: int | None = None,
         workers: int | None = None,
+        allow_outside: bool = False,
     ) -> LocalShardedIndex:
         """Load the shards of a manifest (file or directory), or a list of saved index files.
 
         ``threads`` is each shard's search threads (default 1: the shards already run in
-        parallel, one thread each).
+        parallel, one thread each). The manifest is validated (:func:`read_manifest`, whose
+        ``allow_outside`` this passes on) and each loaded shard checked against it.
         """
-        paths = _shard_paths(manifest)
-        return cls([HNSWIndex.load(p, threads=threads) for p in paths], ef=ef, workers=workers)
+        paths, expected, settings = _shard_plan(manifest, allow_outside)
+        shards = [HNSWIndex.load(p, threads=threads) for p in paths]
+        check_shards(expected, settings, [shard_summary(s) for s in shards])
+        return cls(shards, ef=ef, workers=workers)
 
     @property
     def shards(self) -> list[Any]:
@@ -415,16 +531,23 @@ class LocalShardedIndex(ShardedIndexBase):
             self._pool = None
 
 
-def _shard_paths(
+def _shard_plan(
     manifest: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-) -> list[str]:
+    allow_outside: bool = False,
+) -> tuple[list[str], list[ShardInfo] | None, dict[str, Any] | None]:
+    """Shard file paths, and the manifest's entries and settings when loading from one."""
     if isinstance(manifest, (str, os.PathLike)):
-        shards, _ = read_manifest(manifest)
-        return [s.path for s in shards]
+        shards, settings = read_manifest(manifest, allow_outside=allow_outside)
+        return [s.path for s in shards], shards, settings
     paths = [local_path(p) for p in manifest]
     if not paths:
         raise ValueError("no shard files given")
+    seen: set[str] = set()
     for p in paths:
         if not os.path.isfile(p):
             raise FileNotFoundError(f"no index file at {p!r}")
-    return paths
+        real = os.path.realpath(p)
+        if real in seen:
+            raise ValueError(f"the shard file {p!r} is listed twice")
+        seen.add(real)
+    return paths, None, None
