@@ -12,7 +12,7 @@ from . import _core, reference, svp
 from .frontier import Frontier
 from .index import FlatIndex, HNSWIndex, knn_graph
 from .scoring import entropy, least_confidence, margin, most_uncertain
-from .seals import Seals
+from .seals import Seals, SessionInUseError
 
 __version__: str = _core.build_info()["version"]
 
@@ -29,6 +29,7 @@ __all__ = [
     "most_uncertain",
     "reference",
     "Seals",
+    "SessionInUseError",
     "svp",
 ]
 

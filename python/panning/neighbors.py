@@ -187,7 +187,9 @@ class IndexSource:
         if ids.size == 0:
             return out
         q = rows_as_float32(self._embeddings, ids)
-        found, _ = self.index.search(q, self._k + 1, ef=self.ef)
+        # ef only when set: exact indexes (FlatIndex) take no ef
+        extra = {} if self.ef is None else {"ef": self.ef}
+        found, _ = self.index.search(q, self._k + 1, **extra)
         found = np.asarray(found, dtype=np.int64)
         for r in range(ids.shape[0]):  # drop the id itself (an ANN index may not list it first)
             row = found[r][(found[r] != ids[r]) & (found[r] >= 0)][: self._k]

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ._session_store import SessionStore
+from ._session_store import SessionInUseError, SessionStore
 from .models import LogisticRegression
 from .neighbors import (
     IndexSource,
@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_MAX_K",
     "RoundRecord",
     "Seals",
+    "SessionInUseError",
     "average_precision",
 ]
 
@@ -659,10 +660,14 @@ class Seals:
                 raise ValueError(f"label {int(bad[0])} is not one of the classes {self.classes}")
         if idx.size == 0:
             return
+        t = time.perf_counter()
+        # The new expanders' neighbours are fetched (and checked) before anything is written, so
+        # a neighbour source returning foreign ids fails this call without recording it.
+        expanding = self.candidates == "knn" and self._source is not None
+        new_rows = self._neighbors(self._expanders(idx, labs)) if expanding else None
         if self._store is not None:
             self._store.append(self._round, self._queried, idx, labs)
-        t = time.perf_counter()
-        self._apply(idx, labs)
+        self._apply(idx, labs, new_rows)
         seconds = dict(self._pending)
         seconds["index"] = (
             time.perf_counter() - t + (self._index_seconds if self._round == 0 else 0)
@@ -678,7 +683,8 @@ class Seals:
         if self._store is not None:
             self._store.set_record(self._round - 1, rec.as_dict())
 
-    def _apply(self, ids: np.ndarray, labels: np.ndarray) -> None:
+    def _apply(self, ids: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Record labels and grow the pool; ``rows``: the expanders' neighbours, if fetched."""
         self._labeled[ids] = True
         self._ids.append(ids)
         self._labels.append(labels)
@@ -688,7 +694,7 @@ class Seals:
         if self.candidates != "knn" or self._source is None:
             return
         pool = self._pool[~self._labeled[self._pool]]
-        pool = self._expand(pool, self._expanders(ids, labels), 0, self._k_eff)
+        pool = self._expand(pool, self._expanders(ids, labels), 0, self._k_eff, rows)
         # Widening: when the pool runs dry (a rare concept whose neighbourhood is all labeled),
         # every expanding item adds its next neighbours, doubling k up to max_k. It only depends
         # on the labels taught so far, so replaying the label log reproduces it.
@@ -702,11 +708,20 @@ class Seals:
     def _expanders(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return ids if self.expand == "all" else ids[labels == self.positive_label]
 
-    def _expand(self, pool: np.ndarray, expanders: np.ndarray, start: int, stop: int) -> np.ndarray:
+    def _expand(
+        self,
+        pool: np.ndarray,
+        expanders: np.ndarray,
+        start: int,
+        stop: int,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
         """``pool`` plus columns ``start:stop`` of the expanders' neighbours, unlabeled only."""
         if expanders.size == 0 or self._source is None:
             return pool
-        nb = np.unique(self._neighbors(expanders)[:, start:stop])
+        if rows is None:
+            rows = self._neighbors(expanders)
+        nb = np.unique(rows[:, start:stop])
         nb = nb[nb >= 0]
         nb = nb[~(self._labeled[nb] | self._excluded[nb])]
         return np.union1d(pool, nb)
