@@ -426,6 +426,8 @@ def test_gpu_knn_graph_streamed_is_the_whole_graph(
     assert fake.calls["refine"] - refines == 10  # ceil(150 / 16), on the "device"
     np.testing.assert_array_equal(streamed[0], whole[0])
     np.testing.assert_array_equal(streamed[1], whole[1])
+    from_torch = graph_build.gpu_knn_graph(torch.from_numpy(x), 9, metric=metric, block_rows=40)
+    np.testing.assert_array_equal(from_torch[1], whole[1])
     if metric == "l2":  # integer distances: exact on the CPU too, ties to the lower id
         fake.rank_noise = 0.0
         np.testing.assert_array_equal(

@@ -241,7 +241,8 @@ def _refine_streamed(
     dim = int(x.shape[1])
     out_ids = np.full((n, k), -1, dtype=np.int64)
     out_dist = np.full((n, k), np.inf, dtype=np.float32)
-    step = max(1, _REFINE_CHUNK_BYTES // max(1, k * dim * np.dtype(x.dtype).itemsize))
+    itemsize = np.asarray(x[:1]).dtype.itemsize  # x may be a torch CPU tensor
+    step = max(1, _REFINE_CHUNK_BYTES // max(1, k * dim * itemsize))
     for i0 in range(0, n, step):
         nb = np.sort(ids[i0 : i0 + step], axis=1)  # real ids ascending, kNone last
         rows = len(nb)
