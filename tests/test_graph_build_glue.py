@@ -279,6 +279,9 @@ class CpuDevice(graph_build._Device):
         self.torch = torch
         self.cupy = None
 
+    def put(self, a):
+        return super().put(a).clone()  # a copy, as on a device (torch would share host memory)
+
     def empty(self, shape, dtype):
         out = super().empty(shape, dtype)
         if out.is_floating_point():

@@ -397,7 +397,7 @@ def build_levels(
     if dev is not None:
         x_dev = dev.put(x)
         if shift is not None:
-            x_dev -= dev.put(shift)
+            x_dev -= dev.put(shift)  # in place: the device's own copy
     elif shift is not None:
         x = x - shift
     if rank_dtype == "auto":
