@@ -39,6 +39,14 @@ def view(ptr: int, shape: tuple[int, ...], dtype: np.dtype, strides=None) -> np.
 
 
 DTYPES = {0: np.float32, 1: np.float16}
+POISON = 0x5A5A5A5A  # what CpuDevice.empty leaves in id buffers (NaN in float ones)
+
+
+def written(*arrays: np.ndarray) -> None:
+    """Asserts that a fake kernel's inputs hold no CpuDevice.empty garbage: what a kernel reads
+    was written first (compute-sanitizer's initcheck, on the CPU)."""
+    for a in arrays:
+        assert not (np.isnan(a).any() if a.dtype.kind == "f" else (a == POISON).any())
 
 
 class FakeKernels:
@@ -46,16 +54,23 @@ class FakeKernels:
 
     def __init__(self) -> None:
         self.calls: dict[str, int] = {}
+        self.devices: set[int] = set()  # every device argument seen
+        self.ranking_dtypes: list[int] = []  # q dtype of each candidate-ranking merge
         self.upper_len = 1
+        # Ranking distances off by a per-row amount, as the GPU's expanded form is off the
+        # refined direct ones: a tie after refining then is no tie in the ranking.
+        self.rank_noise = 0.0
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str, device: int | None = None) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
+        if device is not None:
+            self.devices.add(device)
 
     def knn_workspace_bytes(self, nq: int, nx: int) -> int:
         return 64
 
     def knn_reset_cuda(self, rows, k, ids, dist, device, stream) -> None:
-        self._count("reset")
+        self._count("reset", device)
         view(ids, (rows, k), np.uint32)[:] = NONE
         view(dist, (rows, k), np.float32)[:] = np.inf
 
@@ -83,13 +98,17 @@ class FakeKernels:
         device,
         stream,
     ):
-        self._count("merge")
+        self._count("merge", device)
+        if q_base >= 0:  # a kNN graph's merge (probes and nearest-node searches pass -1)
+            self.ranking_dtypes.append(q_dtype)
         qv = view(q, (q_rows, dim), DTYPES[q_dtype], (q_rs, q_cs)).astype(np.float64)
         xv = view(x, (x_rows, dim), DTYPES[x_dtype], (x_rs, x_cs)).astype(np.float64)
         name = {0: "l2", 1: "ip", 2: "cosine"}[metric]
-        d = reference.pairwise_distances(qv, xv, name).astype(np.float32)
+        d = reference.pairwise_distances(qv, xv, name)
+        d = (d + self.rank_noise * np.cos(x_base + np.arange(x_rows))).astype(np.float32)
         ids_v = view(ids, (q_rows, k), np.uint32)
         dist_v = view(dist, (q_rows, k), np.float32)
+        written(ids_v, dist_v)
         for i in range(q_rows):
             cand_ids = np.concatenate([ids_v[i].astype(np.int64), x_base + np.arange(x_rows)])
             cand_d = np.concatenate([dist_v[i], d[i]])
@@ -119,11 +138,19 @@ class FakeKernels:
         device,
         stream,
     ):
-        self._count("refine")
+        self._count("refine", device)
+        qv = view(q, (q_rows, dim), DTYPES[q_dtype], (q_rs, q_cs))
         xv = view(x, (x_rows, dim), DTYPES[x_dtype], (x_rs, x_cs))
         name = {0: "l2", 1: "ip", 2: "cosine"}[metric]
         ids_v = view(ids, (q_rows, k), np.uint32)
-        got_ids, got_d = graph_build._refine_host(np.asarray(xv), ids_v.copy(), name)
+        written(ids_v)
+        # the kernel's contract: neighbours first (the first kNone ends a row), rows of x
+        pad = np.cumsum(ids_v == NONE, axis=1) > 0
+        assert (ids_v[pad] == NONE).all() and (ids_v[~pad] < x_rows).all()
+        got_ids, got_d = graph_build._refine_host(
+            np.asarray(qv), np.asarray(xv), ids_v.copy(), name
+        )
+        # every slot written, kNone / +inf after the neighbours: dist may start uninitialised
         ids_v[:] = np.where(got_ids < 0, NONE, got_ids).astype(np.uint32)
         view(dist, (q_rows, k), np.float32)[:] = got_d
 
@@ -145,10 +172,13 @@ class FakeKernels:
         device,
         stream,
     ):
-        self._count("prune")
+        self._count("prune", device)
         xv = view(x, (n, dim), np.float32).copy()
         e = view(extra, (n, E), np.uint32).copy() if E else None
         ed = view(extra_dist, (n, E), np.float32).copy() if E else None
+        written(view(cand, (n, K), np.uint32), view(cand_dist, (n, K), np.float32))
+        if E:  # merge_unique reads the padding's distances too
+            written(e, ed)
         got, gd = _core.prune_candidates(
             xv,
             metric,
@@ -162,7 +192,8 @@ class FakeKernels:
         view(out, (n, m), np.uint32)[:] = got
         view(out_dist, (n, m), np.float32)[:] = gd
 
-    def reverse_merge_workspace_bytes(self, n: int, m_in: int) -> int:
+    def reverse_merge_workspace_bytes(self, n: int, m_in: int, device: int) -> int:
+        self._count("merge_workspace", device)  # CUB sizes it for the device's SM count
         return 64
 
     def reverse_merge_cuda(
@@ -183,7 +214,8 @@ class FakeKernels:
         device,
         stream,
     ):
-        self._count("reverse_merge")
+        self._count("reverse_merge", device)
+        written(view(fwd, (n, m_in), np.uint32), view(fwd_dist, (n, m_in), np.float32))
         got, gd = _core.reverse_merge(
             view(x, (n, dim), np.float32).copy(),
             metric,
@@ -217,7 +249,7 @@ class FakeKernels:
         device,
         stream,
     ):
-        self._count("beam_search")
+        self._count("beam_search", device)
         got, gd = _core.beam_search(
             view(x, (n, dim), np.float32).copy(),
             metric,
@@ -237,13 +269,26 @@ class FakeKernels:
 
 
 class CpuDevice(graph_build._Device):
-    """A _Device whose "device memory" is torch CPU memory."""
+    """A _Device whose "device memory" is torch CPU memory. New buffers hold garbage (NaN,
+    out-of-range ids), as uninitialised device memory may: the glue must never read a buffer
+    no kernel has written."""
 
     def __init__(self, like, device) -> None:  # noqa: D107
-        self.index = 0
+        self.index = int(device.split(":")[1]) if device and ":" in device else 0
         self.where = "cpu"
         self.torch = torch
         self.cupy = None
+
+    def put(self, a):
+        return super().put(a).clone()  # a copy, as on a device (torch would share host memory)
+
+    def empty(self, shape, dtype):
+        out = super().empty(shape, dtype)
+        if out.is_floating_point():
+            out.fill_(float("nan"))
+        else:
+            out.view(torch.uint8).fill_(0x5A)  # 0x5A5A5A5A: beyond every test's row count
+        return out
 
     @property
     def stream(self) -> int:
@@ -367,3 +412,66 @@ def test_seals_graph_takes_the_gpu_route(monkeypatch: pytest.MonkeyPatch) -> Non
     got = neighbors._build_default_graph(torch.from_numpy(x), 5, metric="cosine", progress=False)
     assert calls == [{"metric": "cosine"}]
     np.testing.assert_array_equal(got, real(x, 5, metric="cosine")[0])
+
+
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_gpu_knn_graph_streamed_is_the_whole_graph(
+    fake: FakeKernels, monkeypatch: pytest.MonkeyPatch, metric: str
+) -> None:
+    # Integer points: most distances tie, so the (distance, id) order of the streamed refine's
+    # renumbered neighbours is tested, not only the distances.
+    x = np.random.default_rng(12).integers(0, 3, size=(150, 5)).astype(np.float32)
+    fake.rank_noise = 1e-3
+    whole = graph_build.gpu_knn_graph(x, 9, metric=metric)
+    refines = fake.calls["refine"]
+    monkeypatch.setattr(graph_build, "_REFINE_CHUNK_BYTES", 16 * 9 * 5 * 4)  # 16 rows a call
+    streamed = graph_build.gpu_knn_graph(x, 9, metric=metric, block_rows=40)
+    assert fake.calls["refine"] - refines == 10  # ceil(150 / 16), on the "device"
+    np.testing.assert_array_equal(streamed[0], whole[0])
+    np.testing.assert_array_equal(streamed[1], whole[1])
+    from_torch = graph_build.gpu_knn_graph(torch.from_numpy(x), 9, metric=metric, block_rows=40)
+    np.testing.assert_array_equal(from_torch[1], whole[1])
+    if metric == "l2":  # integer distances: exact on the CPU too, ties to the lower id
+        fake.rank_noise = 0.0
+        np.testing.assert_array_equal(
+            graph_build.gpu_knn_graph(x, 9)[0], panning.knn_graph(x, 9)[0]
+        )
+
+
+def test_gpu_build_glue_passes_the_device(fake: FakeKernels) -> None:
+    x = clustered(400, 8, seed=13)
+    panning.HNSWIndex.build(x, M=4, device="cuda:1")
+    assert fake.devices == {1}  # the reverse-merge workspace is sized on that device too
+    assert fake.calls["merge_workspace"] == fake.calls["reverse_merge"]
+
+
+def test_gpu_build_glue_offset_data(fake: FakeKernels) -> None:
+    # 1000 + 0.01 randn: float16's spacing near 1000 is 0.5, and the expansion that ranks
+    # candidates cancels every digit of the neighbours' distances in float32 too. Centred (l2
+    # ignores a shift) the data ranks in float16 as in float32.
+    x = 1000 + 0.01 * clustered(1500, 16, seed=14)
+    q = 1000 + 0.01 * clustered(100, 16, seed=15)
+    index = panning.HNSWIndex.build(x, M=8, device="cuda")
+    assert fake.ranking_dtypes and set(fake.ranking_dtypes) == {
+        1
+    }  # float16 ranking passed the precision check
+    exact, _ = reference.knn_search(q, x, 10)
+    assert graph_build_tests.recall(index.search(q, 10, ef=64)[0], exact) >= 0.95
+
+
+def test_gpu_build_glue_float16_refused_where_imprecise(fake: FakeKernels) -> None:
+    # Two clusters at +-100 with spread 0.05: centring cannot help (the mean is 0), and float16
+    # (spacing 0.06 near 100) cannot tell the neighbours apart; the check falls back to float32.
+    rng = np.random.default_rng(16)
+    side = np.where(rng.random((1200, 1)) < 0.5, 100.0, -100.0)
+    x = (side + 0.05 * clustered(1200, 16, seed=16)).astype(np.float32)
+    dev = CpuDevice(None, "cuda")
+    assert not graph_build._float16_ranks_like_float32(dev, dev.put(x), 64, 0)
+    fine = clustered(1200, 16, seed=16)
+    assert graph_build._float16_ranks_like_float32(dev, dev.put(fine), 64, 0)
+    fake.ranking_dtypes.clear()
+    index = panning.HNSWIndex.build(x, M=8, device="cuda")
+    assert fake.ranking_dtypes and set(fake.ranking_dtypes) == {0}
+    q = (side[:100] + 0.05 * clustered(100, 16, seed=17)).astype(np.float32)
+    exact, _ = reference.knn_search(q, x, 10)
+    assert graph_build_tests.recall(index.search(q, 10, ef=64)[0], exact) >= 0.95

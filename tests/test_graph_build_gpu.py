@@ -42,12 +42,46 @@ def test_knn_graph_numpy_matches_cpu(metric: str, n: int, d: int, k: int) -> Non
     assert_same_knn(ids, dist, want_ids, want_dist, 1e-3 * max(1.0, float(np.abs(want_dist).max())))
 
 
-def test_knn_graph_streamed_equals_whole() -> None:
-    x = clustered(5000, 48, seed=1)
-    whole = panning.knn_graph(x, 16, device="cuda")
-    streamed = panning.knn_graph(x, 16, device="cuda", block_rows=1234)
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_knn_graph_streamed_equals_whole(metric: str, dtype: str) -> None:
+    # Bit for bit: both paths rank with the same tiles and refine with the same kernel.
+    x = clustered(5000, 48, seed=1).astype(dtype)
+    whole = panning.knn_graph(x, 16, metric=metric, device="cuda")
+    streamed = panning.knn_graph(x, 16, metric=metric, device="cuda", block_rows=1234)
     np.testing.assert_array_equal(streamed[0], whole[0])
     np.testing.assert_array_equal(streamed[1], whole[1])
+
+
+def test_knn_graph_overflowing_norms_as_on_the_cpu() -> None:
+    # |x| ~ 3e19: the expansion gives NaN between the big rows, which must never rank as near
+    # (knn_math.hpp); the GPU's lists, full of +inf padding from the start, never take it.
+    x = np.array([[0, 0], [1, 0], [0, 2], [3e19, 0], [3e19, 1]], dtype=np.float32)
+    ids, dist = panning.knn_graph(x, 4, device="cuda")
+    want_ids, want_dist = panning.knn_graph(x, 4)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(dist, want_dist)
+
+
+@needs_torch
+def test_refine_writes_every_slot() -> None:
+    import torch
+
+    x = torch.from_numpy(clustered(50, 8, seed=20)).cuda()
+    ids = np.full((50, 6), NONE, dtype=np.uint32)
+    ids[:, :3] = (np.arange(50)[:, None] + np.arange(1, 4)) % 50
+    ids_d = torch.from_numpy(ids.view(np.int32)).cuda()
+    dist_d = torch.full((50, 6), float("nan"), device="cuda")  # as uninitialised memory may be
+    _core.knn_refine_cuda(
+        x.data_ptr(), 50, 8, 1, 0, x.data_ptr(), 50, 8, 1, 0, 8, 0, 6,
+        ids_d.data_ptr(), dist_d.data_ptr(), 0, torch.cuda.current_stream().cuda_stream,
+    )  # fmt: skip
+    got = ids_d.cpu().numpy().view(np.uint32)
+    dist = dist_d.cpu().numpy()
+    assert (got[:, 3:] == NONE).all() and np.isinf(dist[:, 3:]).all()
+    np.testing.assert_array_equal(np.sort(got[:, :3], axis=1), np.sort(ids[:, :3], axis=1))
+    want = ((x.cpu().numpy()[:, None] - x.cpu().numpy()[got[:, :3].astype(np.int64)]) ** 2).sum(-1)
+    np.testing.assert_allclose(dist[:, :3], want, rtol=1e-5)
 
 
 @needs_torch
@@ -119,7 +153,7 @@ def test_level_steps_match_cpu_twins() -> None:
     assert agree >= 0.999  # a row may differ only through a float-rounding tie
     merged = torch.empty_like(out)
     md = torch.empty_like(od)
-    ws_bytes = _core.reverse_merge_workspace_bytes(6000, 16)
+    ws_bytes = _core.reverse_merge_workspace_bytes(6000, 16, 0)
     ws = torch.empty(ws_bytes, dtype=torch.uint8, device=dev)
     _core.reverse_merge_cuda(
         xd.data_ptr(),
@@ -142,6 +176,14 @@ def test_level_steps_match_cpu_twins() -> None:
     want_from_gpu_fwd, _ = _core.reverse_merge(x, 0, got_p, od.cpu().numpy(), 16, 16, -1)
     assert (got_m == np.asarray(want_from_gpu_fwd)).all(axis=1).mean() >= 0.999
     assert (got_m == np.asarray(want_m)).all(axis=1).mean() >= 0.99
+    # forward ids are range-checked as by the CPU twin (test_graph_steps_reject_bad_ids)
+    bad = out.clone()
+    bad[1, 0] = 6000
+    with pytest.raises(ValueError, match="holds id 6000 outside"):
+        _core.reverse_merge_cuda(
+            xd.data_ptr(), 6000, 32, 0, bad.data_ptr(), od.data_ptr(), 16, 16, 16,
+            merged.data_ptr(), md.data_ptr(), ws.data_ptr(), ws_bytes, 0, stream,
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
@@ -159,6 +201,19 @@ def test_gpu_build_matches_cpu_build(metric: str) -> None:
     # the default on the GPU ranks candidates in float16 (tensor cores)
     fast = panning.HNSWIndex.build(x, metric=metric, M=12, device="cuda")
     assert abs(recall(fast.search(q, 10, ef=64)[0], exact) - r_cpu) <= 0.01
+
+
+@pytest.mark.parametrize("rank_dtype", [None, "float32"])
+def test_gpu_build_offset_data(rank_dtype: str | None) -> None:
+    # Rows far from the origin: ranked on centred rows (tests/test_graph_build.py's
+    # test_build_offset_data); small enough for compute-sanitizer, with upper levels, borrowed
+    # links (prune with extra candidates) and the float16 precision probe.
+    x = 1000 + 0.01 * clustered(2000, 16, seed=18)
+    q = 1000 + 0.01 * clustered(150, 16, seed=19)
+    exact, _ = reference.knn_search(q, x, 10)
+    built = panning.HNSWIndex.build(x, M=8, device="cuda", rank_dtype=rank_dtype)
+    assert built._index.max_level() >= 2
+    assert recall(built.search(q, 10, ef=64)[0], exact) >= 0.95
 
 
 @needs_torch

@@ -239,15 +239,15 @@ void bind_graph(py::module_& m) {
 
   m.def(
       "reverse_merge_workspace_bytes",
-      [](std::int64_t n, int m_in) -> std::size_t {
+      [](std::int64_t n, int m_in, int device) -> std::size_t {
 #if PANNING_WITH_CUDA
-        return cuda::reverse_merge_workspace_bytes(n, m_in);
+        return cuda::reverse_merge_workspace_bytes(n, m_in, device);
 #else
-        (void)n, (void)m_in;
+        (void)n, (void)m_in, (void)device;
         no_cuda();
 #endif
       },
-      py::arg("n"), py::arg("m_in"));
+      py::arg("n"), py::arg("m_in"), py::arg("device"));
 
   m.def(
       "reverse_merge_cuda",

@@ -232,7 +232,9 @@ __global__ void reset_kernel(std::int64_t count, std::uint32_t* ids, float* dist
 
 // One warp per row: recomputes the distances of the row's k neighbours directly (|a - b|^2, or
 // 1 - <a, b> on unit rows for cosine) and re-sorts the row, as the CPU's exact search does: the
-// expanded form ranks candidates but loses ~eps * (|a|^2 + |b|^2) of precision.
+// expanded form ranks candidates but loses ~eps * (|a|^2 + |b|^2) of precision. Every slot of
+// the row is written (kNone / +inf after the neighbours), so `dist` may start uninitialised:
+// merge_unique reads the padding's distances.
 __global__ void __launch_bounds__(128)
     refine_kernel(MatrixView q, MatrixView x, int metric, int k, std::uint32_t* ids, float* dist) {
   __shared__ float sd[4][kMaxK];
@@ -268,9 +270,9 @@ __global__ void __launch_bounds__(128)
     __syncwarp();
   }
   count = __shfl_sync(kFull, count, 0);
-  for (std::int64_t j = lane; j < count; j += 32) {
-    row_dist[j] = sd[w][j];
-    row_ids[j] = si[w][j];
+  for (std::int64_t j = lane; j < k; j += 32) {
+    row_dist[j] = j < count ? sd[w][j] : std::numeric_limits<float>::infinity();
+    row_ids[j] = j < count ? si[w][j] : kNone;
   }
 }
 
@@ -326,6 +328,15 @@ __global__ void prune_kernel(const float* x, std::int64_t n, std::int64_t dim, i
   }
   // Every lane writes the same entries (benign); each reads back its own writes.
   graph::select_row(ci, cd, count, m, pair, out + i * m, out_dist + i * m);
+}
+
+// The first entry of ids [count] that is neither kNone nor a row number below n (atomicMin of
+// its index into *first, which starts at ~0): the GPU side of the CPU twins' check_ids.
+__global__ void find_bad_id_kernel(const std::uint32_t* ids, std::int64_t count, std::int64_t n,
+                                   unsigned long long* first) {
+  const std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e < count && ids[e] != kNone && ids[e] >= n)
+    atomicMin(first, static_cast<unsigned long long>(e));
 }
 
 __global__ void count_offers_kernel(const std::uint32_t* fwd, std::int64_t edges,
@@ -636,9 +647,12 @@ struct MergeWorkspace {
   float* offer_dist = nullptr;
   void* scan_temp = nullptr;
   std::size_t scan_bytes = 0;
+  unsigned long long* bad_id = nullptr;  // find_bad_id_kernel's result
   std::size_t total = 0;
 };
 
+// CUB sizes its scratch for the current device's architecture and SM count, so callers select
+// the target device first (mixed-GPU machines).
 MergeWorkspace plan_merge(std::int64_t n, int m_in, void* base) {
   std::size_t scan_bytes = 0;
   PANNING_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(
@@ -655,12 +669,34 @@ MergeWorkspace plan_merge(std::int64_t n, int m_in, void* base) {
   w.offer_dist = carve.take<float>(edges);
   w.scan_temp = carve.take<unsigned char>(scan_bytes);
   w.scan_bytes = scan_bytes;
+  w.bad_id = carve.take<unsigned long long>(1);
   w.total = carve.used();
   return w;
 }
+
+// Throws, as the CPU twins' check_ids does, when ids [count] holds an entry that is neither
+// kNone nor below n: the kernels index x and their offer lists with these ids. Costs one kernel
+// and one stream synchronisation (a host round trip, per level of a build).
+void check_ids(const std::uint32_t* ids, std::int64_t count, std::int64_t n, const char* what,
+               unsigned long long* scratch, cudaStream_t s) {
+  if (count == 0) return;
+  PANNING_CUDA_CHECK(cudaMemsetAsync(scratch, 0xff, sizeof(unsigned long long), s));
+  find_bad_id_kernel<<<blocks_for(count, 256), 256, 0, s>>>(ids, count, n, scratch);
+  PANNING_CUDA_CHECK_LAUNCH();
+  unsigned long long first = 0;
+  PANNING_CUDA_CHECK(cudaMemcpyAsync(&first, scratch, sizeof first, cudaMemcpyDeviceToHost, s));
+  PANNING_CUDA_CHECK(cudaStreamSynchronize(s));
+  if (first == ~0ull) return;
+  std::uint32_t id = 0;
+  PANNING_CUDA_CHECK(cudaMemcpyAsync(&id, ids + first, sizeof id, cudaMemcpyDeviceToHost, s));
+  PANNING_CUDA_CHECK(cudaStreamSynchronize(s));
+  throw std::invalid_argument(std::string(what) + " holds id " + std::to_string(id) +
+                              " outside [0, " + std::to_string(n) + ")");
+}
 }  // namespace
 
-std::size_t reverse_merge_workspace_bytes(std::int64_t n, int m_in) {
+std::size_t reverse_merge_workspace_bytes(std::int64_t n, int m_in, int device) {
+  DeviceGuard guard(device);
   return plan_merge(n, m_in, nullptr).total;
 }
 
@@ -678,6 +714,7 @@ void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, int metric,
   if (workspace_bytes < w.total) throw std::invalid_argument("reverse_merge: workspace too small");
   auto s = static_cast<cudaStream_t>(stream);
   const std::int64_t edges = n * m_in;
+  check_ids(fwd, edges, n, "forward links", w.bad_id, s);
   const auto node_bytes = static_cast<std::size_t>(n) * sizeof(unsigned long long);
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.degree, 0, node_bytes, s));
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.cursor, 0, node_bytes, s));

@@ -26,7 +26,9 @@ void knn_merge(const MatrixView& q, std::int64_t q_base, const MatrixView& x, st
                std::size_t workspace_bytes, int device, void* stream);
 
 // Recomputes the distances of the k neighbours in ids directly (x's row of global id v is row v
-// of x) and re-sorts each row, as the CPU's exact search returns them.
+// of x) and re-sorts each row by (distance, id), as the CPU's exact search returns them. A row's
+// neighbours come first, kNone after (the first kNone ends the row); every slot of ids and dist
+// is written (kNone / +inf after the neighbours), so dist may start uninitialised.
 void knn_refine(const MatrixView& q, const MatrixView& x, int metric, int k, std::uint32_t* ids,
                 float* dist, int device, void* stream);
 
@@ -35,13 +37,14 @@ void knn_reset(std::int64_t rows, int k, std::uint32_t* ids, float* dist, int de
 
 // The CUDA twins of cpu::prune_candidates and cpu::reverse_merge (x: float32 [n, dim]
 // contiguous, metric 0 l2 or 1 ip; cosine callers normalise x and pass 1). K + E and
-// m_in + reverse_cap <= 512.
+// m_in + reverse_cap <= 512. reverse_merge checks fwd's ids as its twin does (std::invalid_argument
+// on one that is neither kNone nor below n); its workspace is sized for `device`.
 void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, int metric,
                       const std::uint32_t* cand, const float* cand_dist, int K,
                       const std::uint32_t* extra, const float* extra_dist, int E, int m,
                       std::uint32_t* out, float* out_dist, int device, void* stream);
 
-std::size_t reverse_merge_workspace_bytes(std::int64_t n, int m_in);
+std::size_t reverse_merge_workspace_bytes(std::int64_t n, int m_in, int device);
 void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, int metric,
                    const std::uint32_t* fwd, const float* fwd_dist, int m_in, int reverse_cap,
                    int m_out, std::uint32_t* out, float* out_dist, void* workspace,

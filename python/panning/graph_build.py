@@ -193,14 +193,17 @@ def _gpu_candidates(
     return ids, dist
 
 
-def _refine_host(x: np.ndarray, ids: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Direct distances of each row's neighbours (uint32, kNone pads), re-sorted by (distance,
-    id): the host twin of the refine kernel, for streamed numpy input."""
+def _refine_host(
+    q: np.ndarray, x: np.ndarray, ids: np.ndarray, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Direct distances from each row of q to its neighbours, rows of x (uint32 ids, kNone
+    pads), re-sorted by (distance, id): the host twin of the refine kernel (the CPU build's
+    borrowed-link distances, and the tests' fake kernel)."""
     out_ids = ids.astype(np.int64)
     out_ids[ids == NONE] = -1
     dist = np.full(ids.shape, np.inf, dtype=np.float32)
-    for i0 in range(0, len(x), 2048):
-        rows = np.asarray(x[i0 : i0 + 2048], dtype=np.float32)
+    for i0 in range(0, len(q), 2048):
+        rows = np.asarray(q[i0 : i0 + 2048], dtype=np.float32)
         nb_ids = out_ids[i0 : i0 + 2048]
         nb = np.asarray(x[np.maximum(nb_ids, 0)], dtype=np.float32)
         if metric == "l2":
@@ -220,6 +223,49 @@ def _refine_host(x: np.ndarray, ids: np.ndarray, metric: str) -> tuple[np.ndarra
     return out_ids, dist
 
 
+_REFINE_CHUNK_BYTES = 1 << 28  # neighbour rows gathered per refine call of a streamed graph
+
+
+def _refine_streamed(
+    dev: _Device, x: Any, ids: np.ndarray, metric: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The refine kernel over numpy rows that do not fit on the device: each chunk of rows goes
+    up with its neighbours' rows gathered beside it, so the distances are the kernel's own and
+    a streamed graph is bit for bit the graph computed whole.
+
+    ``ids`` is uint32 ``[n, k]`` (kNone pads). A row's neighbours are numbered, in the gathered
+    matrix, in ascending order of their ids, so the kernel's (distance, id) order on those
+    numbers is the (distance, id) order on the real ids. Returns int64 ids (-1 pads) and
+    float32 distances on the host."""
+    n, k = ids.shape
+    dim = int(x.shape[1])
+    out_ids = np.full((n, k), -1, dtype=np.int64)
+    out_dist = np.full((n, k), np.inf, dtype=np.float32)
+    itemsize = np.asarray(x[:1]).dtype.itemsize  # x may be a torch CPU tensor
+    step = max(1, _REFINE_CHUNK_BYTES // max(1, k * dim * itemsize))
+    for i0 in range(0, n, step):
+        nb = np.sort(ids[i0 : i0 + step], axis=1)  # real ids ascending, kNone last
+        rows = len(nb)
+        valid = nb != NONE
+        local = np.arange(rows * k, dtype=np.uint32).reshape(rows, k)
+        local[~valid] = NONE
+        qd = dev.put(np.asarray(x[i0 : i0 + rows]))
+        xd = dev.put(np.asarray(x[np.where(valid, nb, 0).astype(np.int64).ravel()]))
+        id_d = dev.put(local)
+        dist_d = dev.empty((rows, k), "float32")
+        qm, xm = as_matrix(qd, "x"), as_matrix(xd, "x")
+        _core.knn_refine_cuda(
+            dev.ptr(qd), qm.rows, qm.row_stride, qm.col_stride, qm.dtype,
+            dev.ptr(xd), xm.rows, xm.row_stride, xm.col_stride, xm.dtype,
+            dim, metric, k, dev.ptr(id_d), dev.ptr(dist_d), dev.index, dev.stream,
+        )  # fmt: skip
+        got = dev.get(id_d, np.uint32)
+        hit = got != NONE
+        out_ids[i0 : i0 + rows][hit] = nb.ravel()[got[hit].astype(np.int64)]
+        out_dist[i0 : i0 + rows] = dev.get(dist_d)
+    return out_ids, out_dist
+
+
 def gpu_knn_graph(
     x: Any, k: int, *, metric: str = "l2", device: str = "cuda", block_rows: int | None = None
 ) -> tuple[Any, Any]:
@@ -234,7 +280,8 @@ def gpu_knn_graph(
     input, device arrays of the input's framework otherwise. Neighbours are ranked by
     ``|a|^2 + |b|^2 - 2<a, b>`` (l2) or normalised dot products (cosine); the winners' distances
     are then recomputed directly and re-sorted, as the CPU does, so results match the CPU's to
-    float32 rounding (near-ties may swap), not bit for bit.
+    float32 rounding (near-ties may swap), not bit for bit. Streamed (``block_rows``) and whole
+    runs give identical results: the same kernels see the same values.
     """
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {tuple(_METRICS)}")
@@ -268,7 +315,7 @@ def gpu_knn_graph(
             sub_dist = dist[i0 : i0 + block_rows]
             _merge(dev, qd, i0, xd, j0, _METRICS[metric], kk, sub_ids, sub_dist, ws, ws_bytes)
         dev.synchronize()  # the next block's copy reuses host staging
-    return _padded(*_refine_host(x, dev.get(ids, np.uint32), metric), k)
+    return _padded(*_refine_streamed(dev, x, dev.get(ids, np.uint32), _METRICS[metric]), k)
 
 
 def _padded(ids: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -325,6 +372,13 @@ def build_levels(
     ``x`` is float32 ``[n, d]``, already normalised for cosine (which then runs as ``"ip"``);
     ``levels`` the drawn level of each row. On the GPU, ``rank_dtype="float16"`` ranks the exact
     candidates on a float16 copy (tensor cores); their distances are then recomputed in float32.
+    ``"auto"`` chooses float16 where it ranks as float32 does (:func:`_float16_ranks_like_float32`
+    measures it on a sample of rows), else float32.
+
+    For ``l2`` the rows are centred first. l2 distances ignore a shift, but the expanded form
+    ``|a|^2 + |b|^2 - 2<a, b>`` that ranks candidates loses ``eps * |a|^2`` to cancellation: on
+    rows like ``1000 + 0.01 * randn`` that is every digit of the neighbours' distances, in float32
+    as in float16 (whose spacing near 1000 is 0.5).
 
     Levels are built top-down. Exact kNN candidates alone stay inside tight clusters, and a query
     that falls between clusters would find no way across; so each node also borrows, as extra
@@ -337,7 +391,20 @@ def build_levels(
     th = -1 if threads is None else threads
     top = int(levels.max()) if len(levels) else -1
     dev = _Device(None, device) if device != "cpu" else None
-    x_dev = dev.put(x) if dev is not None else None
+    # The shift is subtracted in float32 on both devices, so both build from the same values.
+    shift = x.mean(axis=0, dtype=np.float64).astype(np.float32) if eff == "l2" and len(x) else None
+    x_dev = None
+    if dev is not None:
+        x_dev = dev.put(x)
+        if shift is not None:
+            x_dev -= dev.put(shift)  # in place: the device's own copy
+    elif shift is not None:
+        x = x - shift
+    if rank_dtype == "auto":
+        float16 = dev is not None and _float16_ranks_like_float32(
+            dev, x_dev, min(candidates, len(x) - 1), code
+        )
+        rank_dtype = "float16" if float16 else "float32"
     out: list[np.ndarray] = [np.zeros((0, 0), np.uint32)] * (top + 1)
     above: tuple[np.ndarray, np.ndarray] | None = None  # the upper level's nodes and links
     for level in range(top, -1, -1):
@@ -354,7 +421,7 @@ def build_levels(
                 if above is not None:
                     rep = _cpu_nearest(xl, np.ascontiguousarray(x[above[0]]), eff, threads)
                     ids = _borrowed_links(nodes, above, rep)
-                    got, extra_d = _refine_host(xl, ids, eff)
+                    got, extra_d = _refine_host(xl, xl, ids, eff)
                     extra = np.where(got < 0, NONE, got).astype(np.uint32)
                 cand, cd = _cpu_candidates(xl, k, eff, threads)
                 pruned, pd = _core.prune_candidates(xl, code, cand, cd, extra, extra_d, m, th)
@@ -366,6 +433,45 @@ def build_levels(
         glob = np.where(links == NONE, NONE, nodes[np.minimum(links, count - 1)].astype(np.uint32))
         out[level] = np.ascontiguousarray(glob, dtype=np.uint32)
     return out
+
+
+_PROBE_ROWS = 256
+# Share of a probe row's candidates float16 ranking must find. Measured (float16-rounded inputs
+# against float32, K = 33 and 129): >= 0.998 on clustered and normal data, CLINC150 and WordNet
+# embeddings (l2 and cosine); <= 0.6 where float16 cannot resolve the neighbours (two clusters at
+# +-100 with spread 0.05; 1000 + 0.01 randn before centring: 0.03).
+_FLOAT16_AGREEMENT = 0.99
+
+
+def _float16_ranks_like_float32(dev: _Device, x_dev: Any, k: int, code: int) -> bool:
+    """Whether ranking on float16 copies finds the candidates float32 ranking finds: the exact
+    top-(k + 1) of up to 256 evenly spread rows (themselves included) both ways, compared as
+    sets. A precision check where a range check (every value below 65504) says nothing: float16
+    keeps 11 bits of each value, so rows far from the origin relative to their neighbours'
+    distances lose them. Costs two 256-row passes over the level."""
+    n = int(x_dev.shape[0])
+    if n < 2 or k < 1:
+        return False
+    rows = np.unique(np.linspace(0, n - 1, min(n, _PROBE_ROWS)).astype(np.int64))
+    kk = min(k + 1, _MAX_GPU_K, n)
+    q = _gather(dev, x_dev, rows)
+    ws_bytes = int(_core.knn_workspace_bytes(len(rows), n))
+    ws = dev.empty((max(1, ws_bytes),), "uint8")
+    found = []
+    for half in (False, True):
+        qq, xx = (_float16(dev, q), _float16(dev, x_dev)) if half else (q, x_dev)
+        ids = dev.empty((len(rows), kk), "uint32")
+        dist = dev.empty((len(rows), kk), "float32")
+        _core.knn_reset_cuda(len(rows), kk, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream)
+        _merge(dev, qq, -1, xx, 0, code, kk, ids, dist, ws, ws_bytes)
+        found.append(dev.get(ids, np.uint32))
+        del qq, xx, ids, dist
+    same = sum(len(np.intersect1d(a, b)) for a, b in zip(*found))
+    return same >= _FLOAT16_AGREEMENT * found[0].size
+
+
+def _float16(dev: _Device, a: Any) -> Any:
+    return a.half() if dev.torch is not None else a.astype(dev.cupy.float16)
 
 
 def _cpu_nearest(xl: np.ndarray, x_up: np.ndarray, metric: str, threads: int | None) -> Any:
@@ -416,9 +522,7 @@ def _gpu_level(
             dev.ptr(xl), n, dim, 1, DTYPE_FLOAT32, dev.ptr(xl), n, dim, 1, DTYPE_FLOAT32,
             dim, code, n_extra, dev.ptr(e_ids), dev.ptr(e_d), dev.index, dev.stream,
         )  # fmt: skip
-    ranked = None
-    if rank_dtype == "float16":
-        ranked = xl.half() if dev.torch is not None else xl.astype(dev.cupy.float16)
+    ranked = _float16(dev, xl) if rank_dtype == "float16" else None
     cand, cd = _gpu_candidates(dev, xl, k, code, ranked)
     del ranked
     pruned = dev.empty((n, m), "uint32")
@@ -431,7 +535,7 @@ def _gpu_level(
     del cand, cd, e_ids, e_d
     links = dev.empty((n, m), "uint32")
     ld = dev.empty((n, m), "float32")
-    ws_bytes = int(_core.reverse_merge_workspace_bytes(n, m))
+    ws_bytes = int(_core.reverse_merge_workspace_bytes(n, m, dev.index))
     ws = dev.empty((max(1, ws_bytes),), "uint8")
     _core.reverse_merge_cuda(
         dev.ptr(xl), n, dim, code, dev.ptr(pruned), dev.ptr(pd), m, m, m, dev.ptr(links),

@@ -425,7 +425,9 @@ class HNSWIndex(_NativeIndex):
             tensor cores (several times the float32 rate); the chosen candidates' distances are
             recomputed in float32 either way, so only near-ties at the K-th candidate can differ.
             Default: ``"float16"`` on the GPU when every value fits it (|x| <= 65504 after the
-            cosine normalisation), else ``"float32"``; the CPU always ranks in float32.
+            cosine normalisation) and a sample of rows finds the same candidates in float16 as
+            in float32 (:mod:`panning.graph_build`), else ``"float32"``; the CPU always ranks in
+            float32.
         Other parameters as for :class:`HNSWIndex`; ``ef_construction`` is kept for later
         ``add`` calls.
 
@@ -470,12 +472,12 @@ class HNSWIndex(_NativeIndex):
             xf = unit_rows(xf)
         levels = np.asarray(index._index.levels_of(0, len(xf)))
         fits_float16 = bool(np.abs(xf).max(initial=0) <= 65504)
-        if rank_dtype is None:
-            rank_dtype = "float16" if device != "cpu" and fits_float16 else "float32"
-        if rank_dtype not in ("float32", "float16"):
+        if rank_dtype not in (None, "float32", "float16"):
             raise ValueError(f"rank_dtype must be 'float32' or 'float16'; got {rank_dtype!r}")
         if rank_dtype == "float16" and not fits_float16:
             raise ValueError("rank_dtype='float16': x holds values beyond the float16 range")
+        if rank_dtype is None:  # "auto": build_levels checks float16's precision on a sample
+            rank_dtype = "auto" if device != "cpu" and fits_float16 else "float32"
         links = build_levels(
             xf,
             levels,

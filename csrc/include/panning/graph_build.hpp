@@ -28,9 +28,9 @@ namespace panning::graph {
 // "No neighbour": the padding of id arrays.
 constexpr std::uint32_t kNone = 0xffffffffu;
 
-// Strict (distance, id) order: nearer first, ties to the lower id (knn_math.hpp's order). NaN
-// never occurs (inputs are checked finite); +inf marks empty slots and sorts after every real
-// candidate.
+// Strict (distance, id) order: nearer first, ties to the lower id (knn_math.hpp's order). +inf
+// marks empty slots (with kNone, the largest id) and sorts after every real candidate; a NaN
+// distance (an overflowed norm) sorts after those, so a full list never takes it.
 PANNING_HD bool closer(float da, std::uint32_t ia, float db, std::uint32_t ib) {
   return knn_before(da, ia, db, ib);
 }

@@ -9,6 +9,13 @@
 //   kIP     1 - <a, b>;   kCosine: 1 - <a, b> of unit rows.
 //   Order   ascending distance; equal distances go to the lower id. A top-k list is always
 //           sorted in that order, so its last entry is the one to evict next.
+//   NaN     not a distance. Inputs are checked finite, but a row whose squared norm exceeds
+//           FLT_MAX (|x| ~ 2e19) gives inf - inf in the expansion (inf * 0 for cosine). Such a
+//           pair is not comparable, so it must never rank as near: knn_before puts NaN after
+//           every number, +inf included (NaNs among themselves by id), knn_threshold and the
+//           scans' `<=` filters reject it, and a list that starts full of +inf padding (the GPU's)
+//           never takes it. A row left with fewer than k comparable rows keeps its padding
+//           (-1 / +inf), as it does when the data has fewer than k other rows.
 #pragma once
 
 #include <cstdint>
@@ -18,12 +25,14 @@
 
 namespace panning {
 
-// |a|^2 + |b|^2 - 2 <a, b>, clamped at 0. The expansion loses absolute precision of about
-// eps * (|a|^2 + |b|^2) to cancellation, which is why exact searches recompute the distances of
-// the k winners directly (see FlatIndex); it is only used to rank candidates.
+// |a|^2 + |b|^2 - 2 <a, b>, negative values clamped to 0, NaN kept (see "NaN" above: a clamp
+// written `d > 0 ? d : 0` would turn it into 0, the nearest possible distance). The expansion
+// loses absolute precision of about eps * (|a|^2 + |b|^2) to cancellation, which is why exact
+// searches recompute the distances of the k winners directly (see FlatIndex) and why the graph
+// build ranks l2 candidates on centred rows; it is only used to rank candidates.
 PANNING_HD float knn_l2_from_dot(float sq_a, float sq_b, float dot) {
   const float d = (sq_a + sq_b) - 2.0f * dot;
-  return d > 0.0f ? d : 0.0f;  // also maps -0 to +0
+  return d < 0.0f ? 0.0f : d + 0.0f;  // + 0 maps -0 to +0; NaN stays NaN
 }
 
 // 1 - <a, b>: the inner-product and cosine "distances".
@@ -31,18 +40,25 @@ PANNING_HD float knn_ip_from_dot(float dot) {
   return 1.0f - dot;
 }
 
-// True when (da, ia) ranks before (db, ib): nearer, or as near with the lower id.
+// True when (da, ia) ranks before (db, ib): nearer, or as near with the lower id; NaN ranks
+// after every number (a total order, so std::sort and the sorted lists stay consistent).
 template <class Id>
 PANNING_HD bool knn_before(float da, Id ia, float db, Id ib) {
-  return da < db || (da == db && ia < ib);
+  if (da < db) return true;
+  if (da == db) return ia < ib;
+  const bool a_nan = da != da, b_nan = db != db;
+  return b_nan && (!a_nan || ia < ib);
 }
 
 // The distance a candidate must not exceed to enter a sorted list of `count` of at most `k`
-// entries: +inf while the list has room, else its last (worst) distance. Candidates equal to
-// the threshold may still enter on a lower id, so callers filter with `<=`, then call
-// knn_insert, which decides ties exactly.
+// entries: +inf while the list has room or ends in NaN, else its last (worst) distance.
+// Candidates equal to the threshold may still enter on a lower id, so callers filter with `<=`
+// (which also rejects NaN candidates), then call knn_insert, which decides ties exactly.
 PANNING_HD float knn_threshold(const float* dist, std::int64_t count, std::int64_t k) {
-  return count < k ? std::numeric_limits<float>::infinity() : dist[k - 1];
+  const float inf = std::numeric_limits<float>::infinity();
+  if (count < k) return inf;
+  const float last = dist[k - 1];
+  return last == last ? last : inf;
 }
 
 // Inserts (d, id) into the sorted list dist[0, count), ids[0, count) of capacity k, keeping the k
