@@ -119,3 +119,19 @@ def test_results_do_not_depend_on_threads():
     g2 = panning.knn_graph(small, 5, threads=2)
     for a, b in zip(g1, g2):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("exact_search", [False, True])
+def test_l2_far_from_the_origin(exact_search):
+    # The packed scan ranks by |q|^2 + |x|^2 - 2<q, x>: without centring, data at 1000 + noise
+    # would be ranked by rounding error (0.05% of ids right before the fix).
+    x = (1000 + 0.01 * np.random.default_rng(0).normal(size=(1500, 24))).astype(np.float32)
+    if exact_search:
+        index = panning.FlatIndex(24)
+        index.add(x)
+        ids, _ = index.search(x[:80] + 0.001, 5)
+        ref, _ = reference.knn_search(x[:80] + 0.001, x, 5, "l2")
+    else:
+        ids, _ = panning.knn_graph(x, 8)
+        ref, _ = reference.knn_graph(x, 8, "l2")
+    assert (ids == ref).mean() >= 0.99

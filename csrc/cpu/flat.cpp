@@ -24,6 +24,7 @@
 // all threads; per-task top-k lists are merged at the end.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -72,16 +73,29 @@ class AlignedFloats {
 
 // Rows [first, first + count) of rows [*, dim] into panels of `width` rows, float[dim][width]
 // each, starting at out (count rounded up to whole panels; out holds zeros there already).
+// `centre` (or null): subtracted from every row as it is packed.
 void pack_panels(const float* rows, std::int64_t first, std::int64_t count, std::int64_t dim,
-                 std::int64_t width, float* out) {
+                 std::int64_t width, float* out, const float* centre) {
   for (std::int64_t p = 0; p * width < count; ++p) {
     float* panel = out + p * width * dim;
     const std::int64_t lanes = std::min(width, count - p * width);
     for (std::int64_t c = 0; c < lanes; ++c) {
       const float* row = rows + (first + p * width + c) * dim;
-      for (std::int64_t t = 0; t < dim; ++t) panel[t * width + c] = row[t];
+      if (centre)
+        for (std::int64_t t = 0; t < dim; ++t) panel[t * width + c] = row[t] - centre[t];
+      else
+        for (std::int64_t t = 0; t < dim; ++t) panel[t * width + c] = row[t];
     }
   }
+}
+
+// |row - centre|^2 (centre may be null), by the dispatched dot kernel on a scratch copy.
+float centred_sq(const DistanceKernels& kern, const float* row, const float* centre,
+                 std::int64_t dim, std::vector<float>& scratch) {
+  if (!centre) return kern.dot_f32(row, row, dim);
+  scratch.resize(static_cast<std::size_t>(dim));
+  for (std::int64_t t = 0; t < dim; ++t) scratch[static_cast<std::size_t>(t)] = row[t] - centre[t];
+  return kern.dot_f32(scratch.data(), scratch.data(), dim);
 }
 
 using Hit = std::pair<float, std::int64_t>;  // (distance, internal id); max-heap = worst on top
@@ -157,9 +171,33 @@ struct FlatIndex::Impl {
 
   // Top-k of nq query rows q [nq, dim] over the stored rows; `self_offset` >= 0 makes query i
   // skip stored row self_offset + i (kNN graphs). Writes labels and distances.
+  // A k beyond the index size only adds padding: the lists are sized min(k, size) and the rest
+  // of each output row is padded, so a huge k costs output memory, not per-task work space.
   void search_rows(const float* q, std::int64_t nq, std::int64_t k, const detail::ExcludeSet& ex,
                    std::int64_t self_offset, int threads, std::int64_t* out_ids, float* out_dist,
                    const InterruptCheck& interrupted) const {
+    const std::int64_t kk = std::max<std::int64_t>(1, std::min(k, labels.size()));
+    if (kk == k) {
+      search_rows_k(q, nq, k, ex, self_offset, threads, out_ids, out_dist, interrupted);
+      return;
+    }
+    std::vector<std::int64_t> ids;
+    std::vector<float> dist;
+    checked_resize(ids, nq, kk, "the search results");
+    checked_resize(dist, nq, kk, "the search results");
+    search_rows_k(q, nq, kk, ex, self_offset, threads, ids.data(), dist.data(), interrupted);
+    for (std::int64_t i = 0; i < nq; ++i) {
+      std::copy(ids.begin() + i * kk, ids.begin() + (i + 1) * kk, out_ids + i * k);
+      std::copy(dist.begin() + i * kk, dist.begin() + (i + 1) * kk, out_dist + i * k);
+      std::fill(out_ids + i * k + kk, out_ids + (i + 1) * k, std::int64_t{-1});
+      std::fill(out_dist + i * k + kk, out_dist + (i + 1) * k,
+                std::numeric_limits<float>::infinity());
+    }
+  }
+
+  void search_rows_k(const float* q, std::int64_t nq, std::int64_t k, const detail::ExcludeSet& ex,
+                     std::int64_t self_offset, int threads, std::int64_t* out_ids, float* out_dist,
+                     const InterruptCheck& interrupted) const {
     if (nq >= kMinPackedQueries || self_offset >= 0)
       search_packed(q, nq, k, ex, self_offset, threads, out_ids, out_dist, interrupted);
     else
@@ -278,6 +316,37 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
   const std::int64_t mr = kern.knn_mr;
   const std::int64_t nr = kern.knn_nr;
 
+  // l2 ranks by |q - c|^2 + |x - c|^2 - 2 <q - c, x - c> with c the mean of the stored rows: l2
+  // ignores the shift, and the expansion's cancellation error, about eps * (|q|^2 + |x|^2), is
+  // then measured from the data's centre instead of the origin (without it, data far from the
+  // origin, e.g. 1000 + 0.01 * randn, is ranked by rounding noise).
+  // Each coordinate of c is the mean rounded to a power of two at or below the coordinate's
+  // standard deviation: x - c is then exact for the rows near c (Sterbenz), and data on a grid
+  // (small integers) stays on it, so exact ties remain exact ties.
+  std::vector<float> centre_store;
+  if (l2 && n > 0) {
+    std::vector<double> sum(static_cast<std::size_t>(dim), 0.0), sq(sum);
+    for (std::int64_t r = 0; r < n; ++r)
+      for (std::int64_t t = 0; t < dim; ++t) {
+        const double v = data[r * dim + t];
+        sum[static_cast<std::size_t>(t)] += v;
+        sq[static_cast<std::size_t>(t)] += v * v;
+      }
+    centre_store.resize(static_cast<std::size_t>(dim));
+    for (std::int64_t t = 0; t < dim; ++t) {
+      const auto i = static_cast<std::size_t>(t);
+      const double mean = sum[i] / static_cast<double>(n);
+      const double var = std::max(0.0, sq[i] / static_cast<double>(n) - mean * mean);
+      double c = mean;
+      if (var > 0) {
+        const double grid = std::exp2(std::floor(std::log2(std::sqrt(var))));
+        c = std::round(mean / grid) * grid;
+      }
+      centre_store[i] = static_cast<float>(c);
+    }
+  }
+  const float* centre = centre_store.empty() ? nullptr : centre_store.data();
+
   // The stored rows in panels of nr, and their squared norms (zero-padded to whole panels).
   const std::int64_t stored_panels = (n + nr - 1) / nr;
   AlignedFloats stored(static_cast<std::size_t>(stored_panels * nr * dim));
@@ -286,10 +355,11 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
   for (std::int64_t p = 0; p < stored_panels; ++p) {
     const std::int64_t first = p * nr;
     const std::int64_t count = std::min(nr, n - first);
-    pack_panels(data.data(), first, count, dim, nr, stored.data() + first * dim);
+    pack_panels(data.data(), first, count, dim, nr, stored.data() + first * dim, centre);
+    std::vector<float> scratch;
     if (l2)
       for (std::int64_t r = first; r < first + count; ++r)
-        stored_sq.data()[r] = kern.dot_f32(data.data() + r * dim, data.data() + r * dim, dim);
+        stored_sq.data()[r] = centred_sq(kern, data.data() + r * dim, centre, dim, scratch);
   }
   std::vector<std::uint64_t> exclude_bits;
   if (ex.any()) {
@@ -327,11 +397,12 @@ void FlatIndex::Impl::search_packed(const float* q, std::int64_t nq, std::int64_
         const std::int64_t r1 = std::min(n, r0 + slice_rows);
         if (r0 >= r1) return;
         AlignedFloats queries(static_cast<std::size_t>((qn + mr - 1) / mr * mr * dim));
-        pack_panels(q, q0, qn, dim, mr, queries.data());
+        pack_panels(q, q0, qn, dim, mr, queries.data(), centre);
         std::vector<float> query_sq(static_cast<std::size_t>(qn));
+        std::vector<float> scratch;
         if (l2)
           for (std::int64_t i = 0; i < qn; ++i)
-            query_sq[i] = kern.dot_f32(q + (q0 + i) * dim, q + (q0 + i) * dim, dim);
+            query_sq[i] = centred_sq(kern, q + (q0 + i) * dim, centre, dim, scratch);
         KnnScanArgs a;
         a.dim = dim;
         a.l2 = l2;
