@@ -347,3 +347,18 @@ def test_foreign_index_ids_are_named(tmp_path):
     bad_graph[3, 2] = -9
     with pytest.raises(ValueError, match="outside"):
         panning.Seals(x, k=5, neighbors=bad_graph)
+
+
+def test_read_only_resume_while_a_writer_holds_the_file(tmp_path):
+    path = tmp_path / "s.db"
+    writer = panning.Seals(_x(), k=5, path=path)
+    writer.teach([0, 1, 2], [1, 0, 0])
+    reader = panning.Seals.resume(path, _x(), read_only=True)  # no lock taken
+    assert reader.n_labeled == 3
+    reader.query(2)
+    with pytest.raises(SessionInUseError, match="read-only"):
+        reader.teach([7], [0])
+    reader.close()
+    writer.teach([9], [0])
+    writer.close()
+    assert panning.Seals.resume(path, _x()).n_labeled == 4

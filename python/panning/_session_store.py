@@ -114,10 +114,11 @@ def _check_folder(p: str) -> None:
 class SessionStore:
     """A session file. Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, conn: sqlite3.Connection, path: str, lock: _WriterLock) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, lock: _WriterLock | None) -> None:
         self._conn = conn
-        self._lock: _WriterLock | None = lock
+        self._lock = lock
         self.path = path
+        self.writable = lock is not None
 
     @staticmethod
     def _connect(path: str) -> sqlite3.Connection:
@@ -166,7 +167,8 @@ class SessionStore:
         return cls(conn, p, lock)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> SessionStore:
+    def open(cls, path: str | os.PathLike[str], *, write: bool = True) -> SessionStore:
+        """Open a session file, validated; ``write=False``: no writer lock, no writes."""
         p = os.fspath(path)
         if not os.path.exists(p):
             raise FileNotFoundError(f"no session file at {p}")
@@ -203,14 +205,14 @@ class SessionStore:
             )
         if version < 1:
             raise ValueError(f"{p}: table meta, key format_version: invalid version {version}")
-        lock = _WriterLock(p)
+        lock = _WriterLock(p) if write else None
         try:
             store = cls(cls._connect(p), p, lock)
             store.meta()  # validated now, before anything replays it
         except BaseException:
             if "store" in locals():
                 store.close()
-            else:
+            elif lock is not None:
                 lock.release()
             raise
         return store
@@ -322,6 +324,8 @@ class SessionStore:
 
     def append(self, round_: int, queried: bool, ids: np.ndarray, labels: np.ndarray) -> None:
         """Append one round's labels; durable when this returns, or nothing is written."""
+        if not self.writable:
+            raise SessionInUseError(f"{self.path} was opened read-only")
         ts = time.time()
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
@@ -340,6 +344,8 @@ class SessionStore:
             raise
 
     def set_record(self, round_: int, record: dict[str, Any]) -> None:
+        if not self.writable:
+            return  # a read-only view records nothing
         # autocommit: one statement, durable when it returns
         self._conn.execute(
             "UPDATE rounds SET record = ? WHERE round = ?", (json.dumps(record), round_)

@@ -429,6 +429,7 @@ class Seals:
         eval_set: tuple[Any, Any] | None = None,
         index_path: str | os.PathLike[str] | None = None,
         progress: bool = False,
+        read_only: bool = False,
     ) -> Seals:
         """Reopen a session file and replay its label log: same pool, same next query.
 
@@ -437,12 +438,18 @@ class Seals:
         graph is rebuilt (or loaded from ``index_path`` / ``neighbors``) and checked against the
         stored hash. Nothing is written to the file until the next :meth:`teach`.
 
+        ``read_only=True`` takes no writer lock, so a session another process is writing can be
+        inspected (queried, exported); :meth:`teach` then raises.
+
         Raises
         ------
         ValueError
-            If ``embeddings`` do not match the stored shape or fingerprint, or the graph differs.
+            If ``embeddings`` do not match the stored shape or fingerprint, the graph differs, or
+            the file fails validation (the error names the file, table and row).
+        SessionInUseError
+            Another session has the file open for writing (unless ``read_only``).
         """
-        store = SessionStore.open(path)
+        store = SessionStore.open(path, write=not read_only)
         try:
             meta = store.meta()
             cfg = meta["config"]
@@ -645,6 +652,11 @@ class Seals:
         TypeError
             Labels that are not integers or booleans.
         """
+        if self._store is not None and not self._store.writable:
+            raise SessionInUseError(
+                f"this session was resumed read-only from {self._store.path}; resume it without "
+                "read_only=True to teach"
+            )
         idx = _as_ids(ids, self._n)
         labs = _as_labels(labels, idx.shape[0])
         uniq, counts = np.unique(idx, return_counts=True)
