@@ -6,7 +6,15 @@ def build_info() -> dict[str, Any]: ...
 def set_simd_level(level: str) -> None: ...
 def score(x: np.ndarray, dtype: int, method: int, from_logits: bool, out: np.ndarray) -> None: ...
 def most_uncertain(
-    x: np.ndarray, dtype: int, method: int, from_logits: bool, k: int, out: np.ndarray
+    x: np.ndarray,
+    dtype: int,
+    method: int,
+    from_logits: bool,
+    k: int,
+    out: np.ndarray,
+    out_scores: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
 ) -> int: ...
 def score_cuda(
     data: int,
@@ -33,6 +41,9 @@ def most_uncertain_cuda(
     from_logits: bool,
     k: int,
     out: int,
+    out_scores: int,
+    candidates: int,
+    num_candidates: int,
     workspace: int,
     workspace_bytes: int,
     device: int,

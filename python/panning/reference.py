@@ -37,7 +37,8 @@ def _as_float64(x: npt.ArrayLike) -> np.ndarray:
 
 
 def _invalid_probs(p: np.ndarray) -> np.ndarray:
-    valid: np.ndarray = np.all(p >= 0, axis=1)  # NaN compares False
+    """Rows holding a NaN, a negative or an infinite probability."""
+    valid: np.ndarray = np.all((p >= 0) & (p < np.inf), axis=1)  # NaN compares False
     return ~valid
 
 
@@ -59,7 +60,8 @@ def entropy(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
         invalid, _, s, e = _softmax_parts(a)
         p = e / s[:, None]
     else:
-        invalid, p = _invalid_probs(a), np.where(np.isnan(a), 0.0, a)
+        invalid = _invalid_probs(a)
+        p = np.where(invalid[:, None], 0.0, a)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     h = np.maximum(-terms.sum(axis=1), 0.0)
@@ -80,7 +82,8 @@ def margin(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
         invalid, _, s, e = _softmax_parts(a)
         p = e / s[:, None]
     else:
-        invalid, p = _invalid_probs(a), np.where(np.isnan(a), 0.0, a)
+        invalid = _invalid_probs(a)
+        p = np.where(invalid[:, None], 0.0, a)
     first, second = _top2(p)
     return np.where(invalid, np.nan, first - np.maximum(second, 0.0))
 
@@ -92,7 +95,8 @@ def least_confidence(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarr
         invalid, _, s, _ = _softmax_parts(a)
         top = 1.0 / s
     else:
-        invalid, top = _invalid_probs(a), np.where(np.isnan(a), 0.0, a).max(axis=1)
+        invalid = _invalid_probs(a)
+        top = np.where(invalid[:, None], 0.0, a).max(axis=1)
     return np.where(invalid, np.nan, 1.0 - top)
 
 
@@ -109,18 +113,42 @@ def uncertainty_key(scores: np.ndarray, method: str) -> np.ndarray:
 
 
 def most_uncertain(
-    x: npt.ArrayLike, k: int, *, method: str = "entropy", from_logits: bool = False
-) -> np.ndarray:
-    """The k most uncertain rows, most uncertain first, ties by lower row index (full sort)."""
+    x: npt.ArrayLike,
+    k: int,
+    *,
+    method: str = "entropy",
+    from_logits: bool = False,
+    candidates: npt.ArrayLike | None = None,
+    exclude: npt.ArrayLike | None = None,
+    return_scores: bool = False,
+) -> Any:
+    """The k most uncertain eligible rows, most uncertain first, ties by lower row index (full
+    sort); with ``return_scores`` also their scores in the kernel's convention."""
     scores = _FUNCS[method](x, from_logits=from_logits)
-    bad = np.flatnonzero(np.isnan(scores))
+    n = scores.shape[0]
+    eligible = np.ones(n, dtype=bool)
+    if candidates is not None:
+        cand = np.asarray(candidates, dtype=np.int64).reshape(-1)
+        if cand.size and (cand.min() < 0 or cand.max() >= n):
+            raise ValueError("candidate id out of range")
+        if np.unique(cand).size != cand.size:
+            raise ValueError("candidate ids repeat")
+        eligible[:] = False
+        eligible[cand] = True
+    if exclude is not None:
+        excl = np.asarray(exclude, dtype=np.int64).reshape(-1)
+        if excl.size and (excl.min() < 0 or excl.max() >= n):
+            raise ValueError("exclude id out of range")
+        eligible[excl] = False
+    bad = np.flatnonzero(np.isnan(scores) & eligible)
     if bad.size:
         raise ValueError(f"row {bad[0]} is invalid")
-    if not 0 <= k <= scores.shape[0]:
+    rows = np.flatnonzero(eligible)
+    if not 0 <= k <= rows.shape[0]:
         raise ValueError("k out of range")
-    key = uncertainty_key(scores, method)
-    order = np.lexsort((np.arange(key.shape[0]), -key))
-    return order[:k].astype(np.int64)
+    key = uncertainty_key(scores[rows], method)
+    order = rows[np.lexsort((rows, -key))][:k].astype(np.int64)
+    return (order, scores[order]) if return_scores else order
 
 
 # ---- exact nearest neighbours -------------------------------------------------------------------
