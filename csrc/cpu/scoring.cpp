@@ -209,7 +209,7 @@ std::int64_t most_uncertain_typed(const MatrixView& x, ScoreMethod method, bool 
 
   for_each_block(x, n, interrupted, [&](int t, std::int64_t i0, std::int64_t i1, double* rowbuf) {
     K* s = scores[t].data();
-    kernels.score_block(x, rows, i0, i1, method, from_logits, s, rowbuf);
+    kernels.score_block(x, rows, n, i0, i1, method, from_logits, s, rowbuf);
     TopK<K>& top = tops[t];
     for (std::int64_t i = i0; i < i1; ++i) {
       const K key = uncertainty_key(method, s[i - i0]);
@@ -256,7 +256,7 @@ void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, void*
   const std::size_t out_size = x.dtype == DType::kFloat64 ? sizeof(double) : sizeof(float);
   for_each_block(x, x.rows, interrupted,
                  [&](int, std::int64_t r0, std::int64_t r1, double* rowbuf) {
-                   kernels.score_block(x, nullptr, r0, r1, method, from_logits,
+                   kernels.score_block(x, nullptr, 0, r0, r1, method, from_logits,
                                        static_cast<char*>(out) + r0 * out_size, rowbuf);
                  });
 }

@@ -13,11 +13,12 @@ namespace panning::cpu {
 struct ScoringKernels {
   const char* name;
   // Scores rows rows[i] (or i when rows is null) of x for i in [begin, end) into
-  // out[0, end - begin): double for float64 inputs, float otherwise. rowbuf holds x.cols
-  // doubles for rows that must be converted or gathered first.
-  void (*score_block)(const MatrixView& x, const std::int64_t* rows, std::int64_t begin,
-                      std::int64_t end, ScoreMethod method, bool from_logits, void* out,
-                      void* rowbuf);
+  // out[0, end - begin): double for float64 inputs, float otherwise. rows holds num_rows ids
+  // (prefetching looks past `end`). rowbuf holds x.cols doubles for rows that must be converted
+  // or gathered first.
+  void (*score_block)(const MatrixView& x, const std::int64_t* rows, std::int64_t num_rows,
+                      std::int64_t begin, std::int64_t end, ScoreMethod method, bool from_logits,
+                      void* out, void* rowbuf);
 };
 
 ScoringKernels scoring_kernels_generic();
