@@ -184,3 +184,38 @@ def test_a_user_strategy_runs_in_both_and_sees_model_and_labels() -> None:
     ctx = strat.seen[-1]
     assert ctx.labeled_ids.tolist() == [1, 2, 3] and ctx.labels.tolist() == y[[1, 2, 3]].tolist()
     assert ctx.model is s.model
+
+
+class Ensemble:
+    """A model with predict_proba_samples: three softmax regressions on bootstrap samples."""
+
+    def fit(self, x, y):
+        rng = np.random.default_rng(0)
+        self.members = []
+        for _ in range(3):
+            idx = rng.choice(len(y), len(y))
+            idx = np.r_[idx, np.arange(len(y))[: len(np.unique(y))]]
+            self.members.append(SoftmaxRegression(epochs=3).fit(x[idx], y[idx]))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, x):
+        return self.predict_proba_samples(x, 3).mean(0)
+
+    def predict_proba_samples(self, x, n_samples):
+        return np.stack([m.predict_proba(x) for m in self.members[:n_samples]])
+
+
+def test_bald_strategy_runs_in_both_and_matches_the_reference() -> None:
+    x, y = blobs(seed=6)
+    labeled = np.arange(0, 400, 4)
+    unl = np.setdiff1d(np.arange(400), labeled)
+    m = Ensemble().fit(x[labeled], y[labeled])
+    got = svp.select(m, x, 8, strategy="bald_sampling", labeled=labeled)
+    probs = m.predict_proba_samples(x[unl], 20).astype(np.float64)
+    np.testing.assert_array_equal(got, unl[reference.most_uncertain(probs, 8, method="bald")])
+    s = Seals(x, k=10, strategy="bald", model=Ensemble(), candidates="all")
+    s.teach(labeled, y[labeled])
+    assert s.query(5).shape == (5,)
+    with pytest.raises(TypeError, match="predict_proba_samples"):
+        svp.select(SoftmaxRegression(epochs=1).fit(x, y), x, 3, strategy="bald")

@@ -76,14 +76,14 @@ void check_interrupt(const InterruptCheck& interrupted) {
 
 // Calls body(thread, begin, end, rowbuf) over blocks of positions [0, n) (rows, or indices into a
 // candidate list), in parallel, in chunks with an interrupt check between them. rowbuf holds
-// x.cols doubles (enough for a converted or gathered row of any dtype).
+// 2 * x.cols doubles (a converted or gathered row of any dtype, and BALD's running mean).
 template <class Body>
 void for_each_block(const MatrixView& x, std::int64_t n, const InterruptCheck& interrupted,
                     Body&& body) {
   const std::int64_t chunk = chunk_rows(x);
   const int threads = max_threads();
-  std::vector<std::vector<double>> rowbufs(threads,
-                                           std::vector<double>(std::max<std::int64_t>(1, x.cols)));
+  std::vector<std::vector<double>> rowbufs(
+      threads, std::vector<double>(std::max<std::int64_t>(1, 2 * x.cols)));
   for (std::int64_t c0 = 0; c0 < n; c0 += chunk) {
     const std::int64_t c1 = std::min(n, c0 + chunk);
     const std::int64_t nblocks = (c1 - c0 + kBlockRows - 1) / kBlockRows;
@@ -166,10 +166,12 @@ void check_id(std::int64_t id, std::int64_t rows, const char* what) {
                                 " is out of range for " + std::to_string(rows) + " rows");
 }
 
-template <class K>
-std::int64_t most_uncertain_typed(const MatrixView& x, ScoreMethod method, bool from_logits,
-                                  std::int64_t k, std::int64_t* out_rows, K* out_scores,
-                                  const RowSelection& sel, const InterruptCheck& interrupted) {
+// The fused top-k over any row scorer: score_block(rows, n, i0, i1, out, rowbuf) scores
+// positions [i0, i1); `negate` turns smaller-is-more-uncertain scores (margin) into keys.
+template <class K, class ScoreBlock>
+std::int64_t top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_block, std::int64_t k,
+                         std::int64_t* out_rows, K* out_scores, const RowSelection& sel,
+                         const InterruptCheck& interrupted) {
   // Excluded rows live in a bitmap (O(rows / 8) bytes); candidates are scored in place through
   // their ids, so x is never gathered or copied.
   const bool has_exclude = sel.exclude != nullptr && sel.num_exclude > 0;
@@ -197,7 +199,6 @@ std::int64_t most_uncertain_typed(const MatrixView& x, ScoreMethod method, bool 
                                 std::to_string(eligible) + " eligible rows");
   if (k == 0) return -1;
 
-  const ScoringKernels kernels = active_kernels();
   const int threads = max_threads();
   // Per-thread partial top-k: candidates that beat the thread's current k-th best are appended to
   // a buffer of up to 2k; when it fills, nth_element keeps the best k and the new k-th best becomes
@@ -209,10 +210,10 @@ std::int64_t most_uncertain_typed(const MatrixView& x, ScoreMethod method, bool 
 
   for_each_block(x, n, interrupted, [&](int t, std::int64_t i0, std::int64_t i1, double* rowbuf) {
     K* s = scores[t].data();
-    kernels.score_block(x, rows, n, i0, i1, method, from_logits, s, rowbuf);
+    score_block(rows, n, i0, i1, static_cast<void*>(s), static_cast<void*>(rowbuf));
     TopK<K>& top = tops[t];
     for (std::int64_t i = i0; i < i1; ++i) {
-      const K key = uncertainty_key(method, s[i - i0]);
+      const K key = negate ? -s[i - i0] : s[i - i0];
       if (key < top.reject_below) continue;  // the common case; NaN fails it and is caught below
       const std::int64_t r = rows ? rows[i] : i;
       if (has_exclude && excluded.test(r)) continue;
@@ -242,7 +243,7 @@ std::int64_t most_uncertain_typed(const MatrixView& x, ScoreMethod method, bool 
   std::sort(merged.begin(), kth, ranks_before<K>);
   for (std::int64_t i = 0; i < k; ++i) {
     out_rows[i] = merged[i].row;
-    if (out_scores) out_scores[i] = uncertainty_key(method, merged[i].key);  // its own inverse
+    if (out_scores) out_scores[i] = negate ? -merged[i].key : merged[i].key;
   }
   return -1;
 }
@@ -264,11 +265,44 @@ void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, void*
 std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
                             std::int64_t k, std::int64_t* out_rows, void* out_scores,
                             const RowSelection& selection, const InterruptCheck& interrupted) {
+  const ScoringKernels kernels = active_kernels();
+  auto score = [&](const std::int64_t* rows, std::int64_t n, std::int64_t i0, std::int64_t i1,
+                   void* out, void* rowbuf) {
+    kernels.score_block(x, rows, n, i0, i1, method, from_logits, out, rowbuf);
+  };
+  const bool negate = method == ScoreMethod::kMargin;
   if (x.dtype == DType::kFloat64)
-    return most_uncertain_typed<double>(x, method, from_logits, k, out_rows,
-                                        static_cast<double*>(out_scores), selection, interrupted);
-  return most_uncertain_typed<float>(x, method, from_logits, k, out_rows,
-                                     static_cast<float*>(out_scores), selection, interrupted);
+    return top_k_typed<double>(x, negate, score, k, out_rows, static_cast<double*>(out_scores),
+                               selection, interrupted);
+  return top_k_typed<float>(x, negate, score, k, out_rows, static_cast<float*>(out_scores),
+                            selection, interrupted);
+}
+
+void bald_scores(const SamplesView& x, void* out, const InterruptCheck& interrupted) {
+  if (x.first.rows == 0) return;
+  if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
+  const ScoringKernels kernels = active_kernels();
+  const std::size_t out_size = x.first.dtype == DType::kFloat64 ? sizeof(double) : sizeof(float);
+  for_each_block(x.first, x.first.rows, interrupted,
+                 [&](int, std::int64_t r0, std::int64_t r1, double* rowbuf) {
+                   kernels.bald_block(x, nullptr, 0, r0, r1,
+                                      static_cast<char*>(out) + r0 * out_size, rowbuf);
+                 });
+}
+
+std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
+                        void* out_scores, const RowSelection& selection,
+                        const InterruptCheck& interrupted) {
+  if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
+  const ScoringKernels kernels = active_kernels();
+  auto score = [&](const std::int64_t* rows, std::int64_t n, std::int64_t i0, std::int64_t i1,
+                   void* out,
+                   void* rowbuf) { kernels.bald_block(x, rows, n, i0, i1, out, rowbuf); };
+  if (x.first.dtype == DType::kFloat64)
+    return top_k_typed<double>(x.first, false, score, k, out_rows, static_cast<double*>(out_scores),
+                               selection, interrupted);
+  return top_k_typed<float>(x.first, false, score, k, out_rows, static_cast<float*>(out_scores),
+                            selection, interrupted);
 }
 
 const char* simd_level() {

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "panning/common.hpp"
+#include "panning/scoring.hpp"
 #include "panning/scoring_math.hpp"
 
 namespace panning::cpu {
@@ -19,6 +20,10 @@ struct ScoringKernels {
   void (*score_block)(const MatrixView& x, const std::int64_t* rows, std::int64_t num_rows,
                       std::int64_t begin, std::int64_t end, ScoreMethod method, bool from_logits,
                       void* out, void* rowbuf);
+  // BALD of rows rows[i] (or i) for i in [begin, end) into out[0, end - begin), float or double
+  // as score_block; rowbuf holds 2 * x.first.cols doubles.
+  void (*bald_block)(const SamplesView& x, const std::int64_t* rows, std::int64_t num_rows,
+                     std::int64_t begin, std::int64_t end, void* out, void* rowbuf);
 };
 
 ScoringKernels scoring_kernels_generic();

@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "cuda_check.cuh"
+#include "panning/scoring.hpp"
 #include "scoring.cuh"
 
 namespace panning::cuda {
@@ -285,23 +286,29 @@ constexpr int kTopByteShift = 56;
 
 // float64 scores are ranked by their value rounded to float32 (the 64-bit key holds 32 bits of
 // score above 32 bits of row id); rounding is monotone, so only float64 near-ties can reorder.
-template <bool kLogits, class T>
-__device__ __forceinline__ void write_row(const RowState<T>& s, std::int64_t r, std::int64_t id,
-                                          ScoreMethod method, const RowOutputs& out,
-                                          unsigned* block_histogram) {
-  const T score = row_state_finalize<kLogits>(s, method);
+template <class T>
+__device__ __forceinline__ void write_score(T score, std::int64_t r, std::int64_t id, bool negate,
+                                            const RowOutputs& out, unsigned* block_histogram) {
   if (out.scores) static_cast<T*>(out.scores)[r] = score;
   if (out.keys) {
     std::uint64_t key = 0;
     if (score != score) {
       atomicMin(out.first_bad, static_cast<unsigned long long>(id));
     } else {
-      key = selection_key(static_cast<float>(uncertainty_key(method, score)),
+      key = selection_key(static_cast<float>(negate ? -score : score),
                           static_cast<std::uint32_t>(id));
     }
     out.keys[r] = key;
     atomicAdd(&block_histogram[key >> kTopByteShift], 1u);
   }
+}
+
+template <bool kLogits, class T>
+__device__ __forceinline__ void write_row(const RowState<T>& s, std::int64_t r, std::int64_t id,
+                                          ScoreMethod method, const RowOutputs& out,
+                                          unsigned* block_histogram) {
+  write_score(row_state_finalize<kLogits>(s, method), r, id, method == ScoreMethod::kMargin, out,
+              block_histogram);
 }
 
 __device__ __forceinline__ void block_histogram_clear(unsigned* h, const RowOutputs& out) {
@@ -372,6 +379,75 @@ __global__ void __launch_bounds__(kBlockThreads)
     __syncthreads();
   }
   block_histogram_flush(histogram, out);
+}
+
+// BALD: a warp per row. Each lane owns classes lane, lane + 32, ...; for each it reads the S
+// samples (in the same loop: sum p log p of every sample, and the class mean), so the state per
+// row is two sums and a flag, and the [S, N, C] tensor is read once.
+template <DType D>
+__global__ void __launch_bounds__(kBlockThreads)
+    bald_kernel(SamplesView x, RowsToScore rows, RowOutputs out) {
+  using T = Acc<D>;
+  __shared__ unsigned histogram[256];
+  block_histogram_clear(histogram, out);
+  constexpr unsigned kAll = 0xffffffffu;
+  const int lane = threadIdx.x % 32;
+  const std::int64_t warp = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * blockDim.x / 32;
+  const int B = ElemTraits<D>::kBytes;
+  const T inv = T(1) / static_cast<T>(x.samples);
+  const char* base = static_cast<const char*>(x.first.data);
+  for (std::int64_t r = warp; r < rows.n; r += warps) {
+    const std::int64_t id = row_id(rows, r);
+    T mean_plogp = 0, sample_plogp = 0;
+    int bad = 0;
+    for (std::int64_t c = lane; c < x.first.cols; c += 32) {
+      T sum = 0;
+      for (std::int64_t sm = 0; sm < x.samples; ++sm) {
+        const std::int64_t off =
+            sm * x.sample_stride + id * x.first.row_stride + c * x.first.col_stride;
+        const T p = load_scalar<D>(base + off * B);
+        bad |= prob_invalid(p);
+        sample_plogp += plogp(p);
+        sum += p;
+      }
+      mean_plogp += plogp(sum * inv);
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) {
+      mean_plogp += __shfl_xor_sync(kAll, mean_plogp, offset);
+      sample_plogp += __shfl_xor_sync(kAll, sample_plogp, offset);
+    }
+    bad = __ballot_sync(kAll, bad) != 0;
+    if (lane == 0) {
+      const T mi = sample_plogp * inv - mean_plogp;  // H(mean) - mean H
+      write_score(bad ? Real<T>::nan() : (mi > T(0) ? mi : T(0)), r, id, false, out, histogram);
+    }
+  }
+  block_histogram_flush(histogram, out);
+}
+
+void launch_bald(const SamplesView& x, const RowsToScore& rows, const RowOutputs& out, int device,
+                 cudaStream_t stream) {
+  if (rows.n == 0) return;
+  const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 32;
+  const unsigned blocks = static_cast<unsigned>(std::max<std::int64_t>(
+      1, std::min(max_blocks, (rows.n + kBlockThreads / 32 - 1) / (kBlockThreads / 32))));
+  switch (x.first.dtype) {
+    case DType::kFloat32:
+      bald_kernel<DType::kFloat32><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+    case DType::kFloat16:
+      bald_kernel<DType::kFloat16><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+    case DType::kBFloat16:
+      bald_kernel<DType::kBFloat16><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+    case DType::kFloat64:
+      bald_kernel<DType::kFloat64><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+  }
+  PANNING_CUDA_CHECK_LAUNCH();
 }
 
 template <DType D, bool kLogits>
@@ -577,19 +653,22 @@ std::size_t most_uncertain_workspace_bytes(std::int64_t n, std::int64_t k) {
   return plan_workspace(n, k, nullptr).total;
 }
 
-std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
-                            const std::int64_t* candidates, std::int64_t num_candidates,
-                            void* workspace, std::size_t workspace_bytes, int device,
-                            void* stream_ptr) {
-  const RowsToScore rows{candidates, candidates ? num_candidates : x.rows};
-  if (k < 0 || k > rows.n) throw std::invalid_argument("k must lie in [0, candidate rows]");
-  if (x.rows > static_cast<std::int64_t>(0xffffffffLL))
-    throw std::invalid_argument("most_uncertain on the GPU supports at most 2^32 - 1 rows");
+namespace {
+
+// The fused top-k around a row launcher: `score_keys(outputs)` writes the selection keys of the
+// n ranked positions (and the first radix-select pass); `score_rows(ids, k, outputs)` rescores
+// the k winners for out_scores. Returns the first invalid row id or -1.
+template <class ScoreKeys, class ScoreRows>
+std::int64_t fused_top_k(std::int64_t n, std::int64_t total_rows, std::int64_t k,
+                         std::int64_t* out_rows, void* out_scores, void* workspace,
+                         std::size_t workspace_bytes, int device, cudaStream_t stream,
+                         ScoreKeys&& score_keys, ScoreRows&& score_rows) {
+  if (k < 0 || k > n) throw std::invalid_argument("k must lie in [0, candidate rows]");
+  if (total_rows > static_cast<std::int64_t>(0xffffffffLL))
+    throw std::invalid_argument("top-k on the GPU supports at most 2^32 - 1 rows");
   if (k == 0) return -1;
   DeviceGuard guard(device);
-  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  const Workspace w = plan_workspace(rows.n, k, workspace);
+  const Workspace w = plan_workspace(n, k, workspace);
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
 
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.hist, 0, sizeof(unsigned) * kRadixBins, stream));
@@ -601,24 +680,23 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   outputs.keys = w.keys;
   outputs.first_bad = &w.state->first_bad;
   outputs.top_byte_histogram = w.hist;
-  launch_rows(x, rows, method, from_logits, outputs, device, stream);
+  score_keys(outputs);
 
   const unsigned blocks = static_cast<unsigned>(std::max<std::int64_t>(
       1, std::min<std::int64_t>(static_cast<std::int64_t>(multiprocessor_count(device)) * 4,
-                                (rows.n + kBlockThreads - 1) / kBlockThreads)));
+                                (n + kBlockThreads - 1) / kBlockThreads)));
   // The scoring pass already counted the top byte; each later pass refines one byte, and stops
   // early (on the device, without a host round trip) once the k-th key's bucket is exact.
   for (int shift = kTopByteShift; shift >= 0; shift -= kRadixBits) {
     if (shift != kTopByteShift) {
-      radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, rows.n, w.state, shift,
+      radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, n, w.state, shift,
                                                                    w.hist);
       PANNING_CUDA_CHECK_LAUNCH();
     }
     radix_choose_kernel<<<1, kRadixBins, 0, stream>>>(w.state, w.hist, shift);
     PANNING_CUDA_CHECK_LAUNCH();
   }
-  gather_selected_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, rows.n, k, w.state,
-                                                               w.selected);
+  gather_selected_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, n, k, w.state, w.selected);
   PANNING_CUDA_CHECK_LAUNCH();
   std::size_t temp_bytes = w.sort_temp_bytes;
   PANNING_CUDA_CHECK(cub::DeviceRadixSort::SortKeysDescending(
@@ -630,15 +708,56 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   if (out_scores) {
     RowOutputs score_out;
     score_out.scores = out_scores;
-    launch_rows(x, RowsToScore{out_rows, k}, method, from_logits, score_out, device, stream);
+    score_rows(RowsToScore{out_rows, k}, score_out);
   }
 
   unsigned long long first_bad = 0;
   PANNING_CUDA_CHECK(cudaMemcpyAsync(&first_bad, &w.state->first_bad, sizeof first_bad,
                                      cudaMemcpyDeviceToHost, stream));
   PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return first_bad < static_cast<unsigned long long>(x.rows) ? static_cast<std::int64_t>(first_bad)
-                                                             : -1;
+  return first_bad < static_cast<unsigned long long>(total_rows)
+             ? static_cast<std::int64_t>(first_bad)
+             : -1;
+}
+
+}  // namespace
+
+std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
+                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
+                            const std::int64_t* candidates, std::int64_t num_candidates,
+                            void* workspace, std::size_t workspace_bytes, int device,
+                            void* stream_ptr) {
+  const RowsToScore rows{candidates, candidates ? num_candidates : x.rows};
+  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  return fused_top_k(
+      rows.n, x.rows, k, out_rows, out_scores, workspace, workspace_bytes, device, stream,
+      [&](const RowOutputs& o) { launch_rows(x, rows, method, from_logits, o, device, stream); },
+      [&](const RowsToScore& r, const RowOutputs& o) {
+        launch_rows(x, r, method, from_logits, o, device, stream);
+      });
+}
+
+void bald_scores(const SamplesView& x, void* out, int device, void* stream) {
+  if (x.first.rows == 0) return;
+  if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
+  DeviceGuard guard(device);
+  RowOutputs outputs;
+  outputs.scores = out;
+  launch_bald(x, RowsToScore{nullptr, x.first.rows}, outputs, device,
+              static_cast<cudaStream_t>(stream));
+}
+
+std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
+                        void* out_scores, const std::int64_t* candidates,
+                        std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
+                        int device, void* stream_ptr) {
+  if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
+  const RowsToScore rows{candidates, candidates ? num_candidates : x.first.rows};
+  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  return fused_top_k(
+      rows.n, x.first.rows, k, out_rows, out_scores, workspace, workspace_bytes, device, stream,
+      [&](const RowOutputs& o) { launch_bald(x, rows, o, device, stream); },
+      [&](const RowsToScore& r, const RowOutputs& o) { launch_bald(x, r, o, device, stream); });
 }
 
 }  // namespace panning::cuda

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "panning/common.hpp"
+#include "panning/scoring.hpp"
 #include "panning/scoring_math.hpp"
 
 namespace panning::cuda {
@@ -35,5 +36,14 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
                             std::int64_t k, std::int64_t* out_rows, void* out_scores,
                             const std::int64_t* candidates, std::int64_t num_candidates,
                             void* workspace, std::size_t workspace_bytes, int device, void* stream);
+
+// BALD of every row of the [S, N, C] samples (float, or double for float64); asynchronous.
+void bald_scores(const SamplesView& x, void* out, int device, void* stream);
+
+// The k rows of largest BALD (the same contract and workspace as most_uncertain).
+std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
+                        void* out_scores, const std::int64_t* candidates,
+                        std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
+                        int device, void* stream);
 
 }  // namespace panning::cuda

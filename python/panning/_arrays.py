@@ -180,6 +180,49 @@ def as_matrix(x: Any, what: str = "x", *, allow_float64: bool = False) -> Matrix
     )
 
 
+@dataclass(frozen=True)
+class Samples:
+    """A 3-D ``[samples, rows, classes]`` input (BALD's Monte-Carlo samples) for the kernels:
+    ``first`` describes sample 0 (a 2-D Matrix), ``host`` the whole 3-D zero-copy numpy view on
+    the CPU."""
+
+    first: Matrix
+    samples: int
+    sample_stride: int  # in elements
+    host: np.ndarray | None
+
+
+def as_samples(x: Any, what: str = "probs") -> Samples:
+    """Describe a 3-D float array ``[samples, rows, classes]`` (float64 included) for the BALD
+    kernels, without a copy; TypeError/ValueError naming the problem."""
+    if not (is_torch(x) or is_cupy(x) or isinstance(x, np.ndarray)):
+        if hasattr(x, "__cuda_array_interface__"):
+            raise TypeError(f"{what}: GPU arrays are accepted as torch tensors or cupy arrays")
+        x = np.asarray(x)
+    shape = tuple(int(s) for s in x.shape)
+    if len(shape) != 3:
+        raise ValueError(f"{what} must be 3-D [samples, rows, classes]; got shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{what} holds no samples (shape {shape})")
+    first = as_matrix(x[0], what, allow_float64=True)
+    host = None
+    if is_torch(x):
+        sample_stride = int(x.stride(0))
+        if first.host is not None:
+            import torch
+
+            t = x.detach()
+            if t.is_conj() or t.is_neg():
+                t = t.resolve_conj().resolve_neg()
+            bf16 = first.dtype == DTYPE_BFLOAT16
+            host = t.view(torch.int16).numpy().view(np.uint16) if bf16 else t.numpy()
+    else:
+        sample_stride = int(x.strides[0]) // int(x.dtype.itemsize)
+        if first.host is not None:
+            host = x.view(np.uint16) if first.dtype == DTYPE_BFLOAT16 else x
+    return Samples(first, shape[0], sample_stride, host)
+
+
 def _torch_matrix(t: Any, what: str, allow_float64: bool = False) -> Matrix:
     import torch
 

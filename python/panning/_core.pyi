@@ -29,6 +29,48 @@ def score_cuda(
     device: int,
     stream: int,
 ) -> None: ...
+def bald(x: np.ndarray, dtype: int, out: np.ndarray) -> None: ...
+def bald_top_k(
+    x: np.ndarray,
+    dtype: int,
+    k: int,
+    out: np.ndarray,
+    out_scores: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+) -> int: ...
+def bald_cuda(
+    data: int,
+    samples: int,
+    rows: int,
+    cols: int,
+    sample_stride: int,
+    row_stride: int,
+    col_stride: int,
+    dtype: int,
+    out: int,
+    device: int,
+    stream: int,
+) -> None: ...
+def bald_top_k_cuda(
+    data: int,
+    samples: int,
+    rows: int,
+    cols: int,
+    sample_stride: int,
+    row_stride: int,
+    col_stride: int,
+    dtype: int,
+    k: int,
+    out: int,
+    out_scores: int,
+    candidates: int,
+    num_candidates: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> int: ...
 def most_uncertain_cuda_workspace_bytes(rows: int, k: int) -> int: ...
 def most_uncertain_cuda(
     data: int,

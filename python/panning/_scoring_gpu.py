@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _core
-from ._arrays import Matrix, device_ptr, empty_like_framework, is_torch
+from ._arrays import Matrix, Samples, device_ptr, empty_like_framework, is_torch
 
 
 def _as_ids(ids: Any, like: Any, what: str) -> Any:
@@ -118,6 +118,48 @@ def most_uncertain_gpu(
         m.dtype,
         code,
         from_logits,
+        k,
+        device_ptr(out),
+        0 if scores is None else device_ptr(scores),
+        0 if cand is None else device_ptr(cand),
+        n,
+        device_ptr(workspace),
+        nbytes,
+        m.device,
+        m.stream,
+    )
+    return out, scores, int(bad)
+
+
+def bald_top_k_gpu(
+    s: Samples,
+    k: int,
+    candidates: Any,
+    exclude: Any,
+    return_scores: bool,
+    score_dtype: str,
+) -> tuple[Any, Any, int]:
+    """The CUDA BALD top-k; returns (ids, scores or None, first invalid row or -1)."""
+    m = s.first
+    cand = candidate_ids(m.source, m.rows, candidates, exclude)
+    n = m.rows if cand is None else int(cand.shape[0])
+    if k > n:
+        raise ValueError(f"k={k} is out of range for {n} eligible rows")
+    out = empty_like_framework(m, k, "int64")
+    scores = empty_like_framework(m, k, score_dtype) if return_scores else None
+    if k == 0:
+        return out, scores, -1
+    nbytes = _core.most_uncertain_cuda_workspace_bytes(n, k)
+    workspace = empty_like_framework(m, nbytes, "uint8")
+    bad = _core.bald_top_k_cuda(
+        m.data_ptr,
+        s.samples,
+        m.rows,
+        m.cols,
+        s.sample_stride,
+        m.row_stride,
+        m.col_stride,
+        m.dtype,
         k,
         device_ptr(out),
         0 if scores is None else device_ptr(scores),

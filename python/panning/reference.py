@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "bald",
     "entropy",
     "expand_frontier",
     "hnsw_level_links",
@@ -100,10 +101,29 @@ def least_confidence(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarr
     return np.where(invalid, np.nan, 1.0 - top)
 
 
+def bald(probs: npt.ArrayLike) -> np.ndarray:
+    """H(mean_s p_s) - mean_s H(p_s) per row of ``probs [samples, rows, classes]`` (nats,
+    clamped at 0); NaN where any sample's row is invalid."""
+    a = np.asarray(probs)
+    if a.dtype.name == "bfloat16":
+        a = a.astype(np.float32)
+    a = a.astype(np.float64)
+    if a.ndim != 3 or a.shape[0] == 0:
+        raise ValueError(f"expected [samples, rows, classes] with samples > 0, got {a.shape}")
+    s, n, c = a.shape
+    flat = a.reshape(s * n, c)
+    per_sample = entropy(flat).reshape(s, n)
+    invalid = np.isnan(per_sample).any(axis=0)
+    mean = np.where(invalid[:, None], 1.0 / c, a.mean(axis=0))
+    mi = np.maximum(entropy(mean) - per_sample.mean(axis=0), 0.0)
+    return np.where(invalid, np.nan, mi)
+
+
 _FUNCS: dict[str, Any] = {
     "entropy": entropy,
     "margin": margin,
     "least_confidence": least_confidence,
+    "bald": lambda x, from_logits=False: bald(x),
 }
 
 

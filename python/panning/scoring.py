@@ -24,16 +24,18 @@ from . import _core
 from ._arrays import (
     DTYPE_FLOAT64,
     Matrix,
+    Samples,
     as_int,
     as_matrix,
+    as_samples,
     device_ptr,
     empty_like_framework,
     host_buffer,
 )
 
-__all__ = ["entropy", "margin", "least_confidence", "most_uncertain", "Method"]
+__all__ = ["bald", "entropy", "margin", "least_confidence", "most_uncertain", "Method"]
 
-Method = Literal["entropy", "margin", "least_confidence"]
+Method = Literal["entropy", "margin", "least_confidence", "bald"]
 _METHOD_CODES: dict[str, int] = {"entropy": 0, "margin": 1, "least_confidence": 2}
 
 
@@ -41,9 +43,8 @@ def _method_code(method: str) -> int:
     try:
         return _METHOD_CODES[method]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown method {method!r}; expected one of {', '.join(map(repr, _METHOD_CODES))}"
-        ) from None
+        names = ", ".join(map(repr, [*_METHOD_CODES, "bald"]))
+        raise ValueError(f"unknown method {method!r}; expected one of {names}") from None
 
 
 def _require_cuda(m: Matrix) -> None:
@@ -141,6 +142,100 @@ def least_confidence(x: Any, *, from_logits: bool = False) -> Any:
     return _score(x, "least_confidence", from_logits)
 
 
+def _bald_out_dtype(s: Samples) -> str:
+    return _score_dtype(s.first)
+
+
+def bald(probs: Any) -> Any:
+    """BALD: the mutual information between the prediction and the model, per row.
+
+    From ``S`` Monte-Carlo samples of class probabilities (MC dropout, an ensemble, ...),
+    ``H(mean_s p_s) - mean_s H(p_s)`` in nats (Houlsby et al. 2011, "Bayesian Active Learning
+    for Classification and Preference Learning"; Gal et al. 2017); larger is more informative.
+    One native pass over the samples, no copy of the tensor; rounding below 0 is clamped to 0.
+
+    Parameters
+    ----------
+    probs : array [samples, rows, classes]
+        float64, float32, float16 or bfloat16, any strides (e.g. a ``[rows, samples, classes]``
+        tensor seen through ``.transpose(0, 1)``), numpy / torch / cupy, CPU or CUDA.
+
+    Returns
+    -------
+    array [rows]: float64 for float64 input, else float32; NaN for rows where any sample holds
+    a NaN, negative or infinite probability.
+
+    Examples
+    --------
+    >>> import numpy as np, panning
+    >>> agree = [[0.5, 0.5], [0.5, 0.5]]        # both samples unsure: no disagreement
+    >>> disagree = [[1.0, 0.0], [0.0, 1.0]]     # each sample sure, of different classes
+    >>> probs = np.array([agree, disagree]).transpose(1, 0, 2)  # [samples, rows, classes]
+    >>> panning.bald(probs).round(4).tolist()
+    [0.0, 0.6931]
+    """
+    s = as_samples(probs)
+    m = s.first
+    out = empty_like_framework(m, m.rows, _bald_out_dtype(s))
+    if m.rows == 0:
+        return out
+    if m.on_gpu:
+        _require_cuda(m)
+        _core.bald_cuda(
+            m.data_ptr,
+            s.samples,
+            m.rows,
+            m.cols,
+            s.sample_stride,
+            m.row_stride,
+            m.col_stride,
+            m.dtype,
+            device_ptr(out),
+            m.device,
+            m.stream,
+        )
+    else:
+        assert s.host is not None
+        _core.bald(s.host, m.dtype, host_buffer(out))
+    return out
+
+
+def _bald_top_k(x: Any, k: int, candidates: Any, exclude: Any, return_scores: bool) -> Any:
+    s = as_samples(x)
+    m = s.first
+    k = as_int(k, "k")
+    if k < 0 or (candidates is None and exclude is None and k > m.rows):
+        raise ValueError(f"k={k} is out of range for {m.rows} rows (need 0 <= k <= rows)")
+    if m.on_gpu:
+        _require_cuda(m)
+        from ._scoring_gpu import bald_top_k_gpu
+
+        out, scores, bad = bald_top_k_gpu(
+            s, k, candidates, exclude, return_scores, _bald_out_dtype(s)
+        )
+    else:
+        assert s.host is not None
+        cand = None if candidates is None else _ids_vector(candidates, "candidates")
+        excl = None if exclude is None else _ids_vector(exclude, "exclude")
+        out = empty_like_framework(m, k, "int64")
+        scores = empty_like_framework(m, k, _bald_out_dtype(s)) if return_scores else None
+        bad = _core.bald_top_k(
+            s.host,
+            m.dtype,
+            k,
+            host_buffer(out),
+            None if scores is None else host_buffer(scores),
+            cand,
+            excl,
+        )
+    if bad >= 0:
+        raise ValueError(
+            f"row {bad} is invalid (a sample holds NaN, a negative or an infinite probability) "
+            "and cannot be ranked"
+        )
+    return (out, scores) if return_scores else out
+
+
 def _ids_vector(ids: Any, what: str) -> np.ndarray:
     """A contiguous int64 vector of row ids (from any integer array-like); TypeError otherwise."""
     a = np.asarray(ids.cpu() if hasattr(ids, "cpu") and not isinstance(ids, np.ndarray) else ids)
@@ -171,14 +266,15 @@ def most_uncertain(
 
     Parameters
     ----------
-    x : array [rows, classes]
+    x : array [rows, classes], or [samples, rows, classes] for ``method="bald"``
         Probabilities or logits, as in :func:`entropy` (float64 is scored in float64).
     k : int
         How many rows to select, ``0 <= k <=`` the number of eligible rows.
-    method : {"entropy", "margin", "least_confidence"}
-        Highest entropy, smallest margin, or highest least-confidence first.
+    method : {"entropy", "margin", "least_confidence", "bald"}
+        Highest entropy, smallest margin, highest least-confidence, or highest BALD (mutual
+        information of Monte-Carlo samples, see :func:`bald`) first.
     from_logits : bool
-        Treat ``x`` as logits.
+        Treat ``x`` as logits (not with ``"bald"``).
     candidates : int array-like, optional
         Row ids to rank (no repeats). Only these rows are read, in place: ``x`` is never
         gathered or copied. Default: every row.
@@ -212,6 +308,8 @@ def most_uncertain(
     >>> ids.tolist(), scores.round(3).tolist()
     ([2], [0.2])
     """
+    if method == "bald":
+        return _bald_top_k(x, k, candidates, exclude, return_scores)
     code = _method_code(method)
     m = as_matrix(x, allow_float64=True)
     k = as_int(k, "k")

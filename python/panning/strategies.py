@@ -30,6 +30,7 @@ name                        accepted aliases (library)
 ``information_density``     ``density_weighted``
 ``most_likely_positive``    ``most_likely``
 ``forgetting``              ``forgetting_events`` (core-sets only: needs training history)
+``bald``                    ``bald_sampling`` (modAL), ``mutual_information``
 ``random``                  ``random_sampling``
 ==========================  ========================================================
 
@@ -56,6 +57,7 @@ from .scoring import Method, entropy, most_uncertain
 
 __all__ = [
     "ALIASES",
+    "BALD",
     "Forgetting",
     "InformationDensity",
     "KCenters",
@@ -88,6 +90,8 @@ ALIASES: dict[str, str] = {
     "most_likely": "most_likely_positive",
     "random_sampling": "random",
     "forgetting_events": "forgetting",
+    "bald_sampling": "bald",
+    "mutual_information": "bald",
 }
 
 
@@ -359,6 +363,35 @@ class Forgetting:
         return "Forgetting()"
 
 
+class BALD:
+    """Highest BALD first (mutual information of Monte-Carlo samples, :func:`panning.bald`).
+
+    The model must expose ``predict_proba_samples(X, n_samples) -> [n_samples, len(X),
+    classes]`` (MC dropout, an ensemble); its input rows come from ``context.rows``.
+    """
+
+    name = "bald"
+
+    def __init__(self, n_samples: int = 20) -> None:
+        self.n_samples = int(n_samples)
+
+    def select(self, candidates: np.ndarray, n: int, context: SelectionContext) -> np.ndarray:
+        sampler = getattr(context.model, "predict_proba_samples", None)
+        if not callable(sampler):
+            raise TypeError(
+                "BALD needs a model with predict_proba_samples(X, n_samples) returning "
+                "[n_samples, rows, classes] probabilities (MC dropout or an ensemble)"
+            )
+        t = time.perf_counter()
+        probs = sampler(context.rows(candidates), self.n_samples)
+        context.scoring_seconds += time.perf_counter() - t
+        pos = _numpy(most_uncertain(probs, n, method="bald"))
+        return np.asarray(candidates[pos], dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return f"BALD(n_samples={self.n_samples})"
+
+
 class Random:
     """Uniformly random candidates (seeded by the session)."""
 
@@ -494,6 +527,7 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "information_density": InformationDensity,
     "kcenters": KCenters,
     "forgetting": Forgetting,
+    "bald": BALD,
     "random": Random,
 }
 
