@@ -58,6 +58,7 @@ from .scoring import Method, entropy, most_uncertain
 __all__ = [
     "ALIASES",
     "BALD",
+    "ClassBalanced",
     "Forgetting",
     "InformationDensity",
     "KCenters",
@@ -390,6 +391,68 @@ class BALD:
 
     def __repr__(self) -> str:
         return f"BALD(n_samples={self.n_samples})"
+
+
+class ClassBalanced:
+    """Wraps a strategy so that its picks spread over the predicted classes.
+
+    Candidates are grouped by the model's predicted class (argmax of ``context.proba``); each
+    class gets a quota, ``"equal"`` (``n / classes``) or ``"proportional"`` (to the class's share
+    of the candidates, largest remainders first); the wrapped strategy picks within each class.
+    Quotas a class cannot fill go to the other classes. The result is ordered round-robin over
+    the classes, each class's picks best first.
+
+    Examples
+    --------
+    >>> ClassBalanced(get_strategy("margin"), mode="equal")
+    ClassBalanced(Margin(), mode='equal')
+    """
+
+    name = "class_balanced"
+
+    def __init__(self, base: Strategy | str, *, mode: str = "proportional") -> None:
+        if mode not in ("proportional", "equal"):
+            raise ValueError(f"mode must be 'proportional' or 'equal', got {mode!r}")
+        self.base = get_strategy(base)
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return f"ClassBalanced({self.base!r}, mode={self.mode!r})"
+
+    def select(self, candidates: np.ndarray, n: int, context: SelectionContext) -> np.ndarray:
+        pred = np.empty(candidates.shape[0], dtype=np.int64)
+        for s in range(0, candidates.shape[0], context.chunk_rows):
+            ids = candidates[s : s + context.chunk_rows]
+            pred[s : s + ids.shape[0]] = _numpy(context.proba(ids)).argmax(axis=1)
+        classes, sizes = np.unique(pred, return_counts=True)
+        quota = _quotas(sizes, n, self.mode)
+        picks = [
+            np.asarray(self.base.select(candidates[pred == c], int(q), context), np.int64)
+            if q
+            else np.empty(0, np.int64)
+            for c, q in zip(classes.tolist(), quota.tolist())
+        ]
+        out = np.full((len(picks), max((p.shape[0] for p in picks), default=0)), -1, np.int64)
+        for i, p in enumerate(picks):
+            out[i, : p.shape[0]] = p
+        flat = out.T.ravel()
+        return np.asarray(flat[flat >= 0], dtype=np.int64)
+
+
+def _quotas(sizes: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Per-class counts summing to n, none above its class size."""
+    sizes = sizes.astype(np.int64)
+    want = (
+        np.full(sizes.shape[0], n / sizes.shape[0])
+        if mode == "equal"
+        else n * sizes / max(int(sizes.sum()), 1)
+    )
+    quota: np.ndarray = np.minimum(np.floor(want).astype(np.int64), sizes)
+    while quota.sum() < n:  # largest remainders first, then any class with room
+        room = quota < sizes
+        rem = np.where(room, want - quota, -np.inf)
+        quota[int(np.argmax(rem))] += 1
+    return quota
 
 
 class Random:
