@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "badge_select",
     "bald",
     "entropy",
     "expand_frontier",
@@ -117,6 +118,26 @@ def bald(probs: npt.ArrayLike) -> np.ndarray:
     mean = np.where(invalid[:, None], 1.0 / c, a.mean(axis=0))
     mi = np.maximum(entropy(mean) - per_sample.mean(axis=0), 0.0)
     return np.where(invalid, np.nan, mi)
+
+
+def badge_select(probs: npt.ArrayLike, features: npt.ArrayLike, n: int, *, seed: int = 0) -> Any:
+    """BADGE's k-means++ seeding with the gradient embeddings materialised ([N, C*d]) and
+    explicit squared distances: the twin of :func:`panning.badge.badge_select`."""
+    p = np.asarray(probs, dtype=np.float64)
+    h = np.asarray(features, dtype=np.float64)
+    a = p.copy()
+    a[np.arange(p.shape[0]), p.argmax(axis=1)] -= 1.0
+    g = (a[:, :, None] * h[:, None, :]).reshape(p.shape[0], -1)
+    rng = np.random.default_rng(seed)
+    chosen = [int(np.argmax((g * g).sum(1)))]
+    min_d2 = np.full(p.shape[0], np.inf)
+    for _ in range(1, n):
+        d2 = ((g - g[chosen[-1]]) ** 2).sum(1)
+        min_d2 = np.minimum(min_d2, d2)
+        min_d2[chosen] = 0.0
+        nxt = int(np.searchsorted(np.cumsum(min_d2), rng.random() * min_d2.sum(), side="right"))
+        chosen.append(min(nxt, p.shape[0] - 1))
+    return np.asarray(chosen, dtype=np.int64)
 
 
 _FUNCS: dict[str, Any] = {

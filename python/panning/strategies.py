@@ -57,6 +57,7 @@ from .scoring import Method, entropy, most_uncertain
 
 __all__ = [
     "ALIASES",
+    "BADGE",
     "BALD",
     "ClassBalanced",
     "Forgetting",
@@ -455,6 +456,29 @@ def _quotas(sizes: np.ndarray, n: int, mode: str) -> np.ndarray:
     return quota
 
 
+class BADGE:
+    """BADGE (Ash et al. 2020): diverse and uncertain picks by k-means++ seeding over
+    last-layer gradient embeddings (:func:`panning.badge.badge_select`, O(N) memory).
+
+    The last layer's inputs come from ``context.features`` (the model's ``embed`` in SVP, the
+    embeddings in SEALS, which are exactly a linear model's inputs); the draws are seeded by
+    ``context.rng``.
+    """
+
+    name = "badge"
+
+    def select(self, candidates: np.ndarray, n: int, context: SelectionContext) -> np.ndarray:
+        from .badge import badge_select
+
+        p = context.proba(candidates)
+        h = context.features(candidates)
+        seed = int(context.rng.integers(0, 2**31 - 1))
+        return np.asarray(candidates[badge_select(p, h, n, seed=seed)], dtype=np.int64)
+
+    def __repr__(self) -> str:
+        return "BADGE()"
+
+
 class Random:
     """Uniformly random candidates (seeded by the session)."""
 
@@ -591,6 +615,7 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "kcenters": KCenters,
     "forgetting": Forgetting,
     "bald": BALD,
+    "badge": BADGE,
     "random": Random,
 }
 
