@@ -247,8 +247,10 @@ def test_bad_k_and_method() -> None:
     with pytest.raises(TypeError, match="k must be an integer"):
         panning.most_uncertain(p, True)
     assert panning.most_uncertain(p, np.int64(2)).tolist() == [0, 1]
-    with pytest.raises(ValueError, match="unknown method 'bald'"):
-        panning.most_uncertain(p, 1, method="bald")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown method 'badge'"):
+        panning.most_uncertain(p, 1, method="badge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"3-D \[samples, rows, classes\]"):
+        panning.most_uncertain(p, 1, method="bald")  # BALD needs Monte-Carlo samples
 
 
 def test_readonly_and_memmap_inputs(tmp_path: object) -> None:
