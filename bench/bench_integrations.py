@@ -13,6 +13,8 @@ unlabeled rows (returned as a fresh array, as a model's output would be). modAL 
 run on scikit-learn 1.9, so its side is modAL's own NumPy code restated (``1 - max p`` /
 margin / entropy, then ``multi_argmax``), labelled ``modal_numpy``. BALD: ``S x N x C`` float32
 samples vs ``H(mean) - mean H`` + argpartition in NumPy and the same in torch (CPU).
+Candidates: ranking 10% of a 1M x 10 float64 pool through ``candidates=`` vs numpy's gather of
+those rows (and gather + rank).
 
 One JSON line per measurement: {"bench", "library", "method", "rows", "classes", "k",
 "theirs_s", "panning_s", "speedup", "same_picks", ...}; times are the median of --repeats
@@ -233,16 +235,51 @@ def bench_bald(s: int, n: int, c: int, k: int, r: int) -> None:
         )
 
 
+def bench_candidates(n: int, c: int, k: int, r: int) -> None:
+    """Ranking 10% of a float64 pool through candidates= vs gathering those rows in numpy."""
+    p = probabilities(n, c)
+    cand = np.sort(np.random.default_rng(2).choice(n, n // 10, replace=False))
+    t, res = timed(
+        {
+            "gather": lambda: p[cand],
+            "gather_then_rank": lambda: cand[panning.most_uncertain(p[cand], k)],
+            "candidates": lambda: panning.most_uncertain(p, k, candidates=cand),
+        },
+        r,
+    )
+    emit(
+        {
+            "bench": "candidates",
+            "rows": n,
+            "classes": c,
+            "candidates": int(cand.size),
+            "k": k,
+            "dtype": "float64",
+            "gather_s": t["gather"],
+            "gather_then_rank_s": t["gather_then_rank"],
+            "candidates_s": t["candidates"],
+            "candidates_over_gather": t["candidates"] / t["gather"],
+            "same_picks": bool(np.array_equal(res["gather_then_rank"], res["candidates"])),
+            "loadavg": os.getloadavg()[0],
+        }
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="10x smaller pools")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--k", type=int, default=100)
-    ap.add_argument("--only", choices=["small_text", "skactiveml", "modal", "bald"], nargs="*")
+    ap.add_argument(
+        "--only", choices=["small_text", "skactiveml", "modal", "bald", "candidates"], nargs="*"
+    )
+    ap.add_argument("--sizes", nargs="*", help="ROWSxCLASSES pools (default: the issue's two)")
     args = ap.parse_args()
     scale = 10 if args.quick else 1
     sizes = [(1_000_000 // scale, 10), (100_000 // scale, 1000)]
-    only = set(args.only or ["small_text", "skactiveml", "modal", "bald"])
+    if args.sizes:
+        sizes = [(int(a), int(b)) for a, b in (sz.lower().split("x") for sz in args.sizes)]
+    only = set(args.only or ["small_text", "skactiveml", "modal", "bald", "candidates"])
     emit(
         {
             "bench": "setup",
@@ -285,6 +322,8 @@ def main() -> None:
         del p
     if "bald" in only:
         bench_bald(20, 100_000 // scale, 100, args.k, args.repeats)
+    if "candidates" in only:
+        bench_candidates(1_000_000 // scale, 10, args.k, args.repeats)
     emit({"bench": "done", "loadavg": os.getloadavg()})
 
 

@@ -39,6 +39,7 @@ from .forgetting import ForgettingCounter
 from .kcenter import greedy_k_centers
 from .models import as_numpy
 from .scoring import _top_k
+from .strategies import STRATEGIES as _SHARED_STRATEGIES
 from .strategies import InformationDensity, SelectionContext, canonical_name, get_strategy
 from .strategies import Strategy as StrategyProtocol
 
@@ -65,18 +66,14 @@ StrategyName = Literal[
     "random",
     "information_density",
     "most_likely_positive",
+    "bald",
+    "badge",
 ]
 # A strategy name (or alias, see panning.strategies.ALIASES) or any object following the one
 # panning.strategies.Strategy protocol, the same ones Seals runs.
 Strategy = Union[str, StrategyProtocol]
-STRATEGIES: tuple[str, ...] = (
-    "least_confidence",
-    "entropy",
-    "margin",
-    "kcenters",
-    "forgetting",
-    "random",
-)
+# every built-in strategy (names of panning.strategies.STRATEGIES; aliases accepted too)
+STRATEGIES: tuple[str, ...] = tuple(_SHARED_STRATEGIES)
 _UNCERTAINTY = ("least_confidence", "entropy", "margin")
 EvaluateAt = Union[Literal["final", "all", "none"], Sequence[int]]
 
