@@ -163,7 +163,7 @@ class SelectionContext:
         self.scored_ids: list[np.ndarray] = []
 
     def proba(self, ids: np.ndarray) -> np.ndarray:
-        """Model probabilities ``float32 [len(ids), classes]`` of the given dataset ids."""
+        """Model probabilities ``[len(ids), classes]`` of the given ids, in the model's dtype."""
         t = time.perf_counter()
         p = self._proba(ids)
         self.scoring_seconds += time.perf_counter() - t
