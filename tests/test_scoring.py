@@ -133,6 +133,12 @@ def test_invalid_rows_score_nan(simd_level: str, method: str) -> None:
     s = getattr(panning, method)(p)
     assert np.isnan(s[[1, 3]]).all() and np.isfinite(s[[0, 2, 4, 5]]).all()
 
+    # +inf is not a probability either (issue 11): the row scores NaN like the reference's
+    p[5, 2] = np.inf
+    s = getattr(panning, method)(p)
+    assert np.isnan(s[[1, 3, 5]]).all() and np.isfinite(s[[0, 2, 4]]).all()
+    np.testing.assert_array_equal(np.isnan(s), np.isnan(getattr(ref, method)(p)))
+
     z = np.zeros((6, 5), np.float32)
     z[0, 2] = np.nan
     z[2, 1] = np.inf
@@ -189,6 +195,14 @@ def test_most_uncertain_names_the_first_invalid_row() -> None:
     z[9, 0] = np.inf
     with pytest.raises(ValueError, match="row 9 is invalid"):
         panning.most_uncertain(z, 1, from_logits=True)
+    q = np.full((50, 3), 1 / 3)
+    q[17, 2] = np.inf  # issue 11: an infinite probability is refused like a NaN, naming the row
+    with pytest.raises(ValueError, match="row 17 is invalid"):
+        panning.most_uncertain(q, 1)
+    with pytest.raises(ValueError, match="row 17 is invalid"):
+        ref.most_uncertain(q, 1)
+    # a row that can never be returned is never judged
+    assert panning.most_uncertain(q, 1, exclude=[17]).tolist() == [0]
 
 
 # ---- input validation ---------------------------------------------------------------------------
@@ -207,10 +221,12 @@ def test_empty_pool_gives_empty_results() -> None:
         (np.zeros(5, np.float32), ValueError, "must be 2-D"),
         (np.zeros((2, 3, 4), np.float32), ValueError, "must be 2-D"),
         (np.zeros((4, 0), np.float32), ValueError, "empty class axis"),
-        (np.zeros((4, 3), np.float64), TypeError, "dtype float64"),
         (np.zeros((4, 3), np.int32), TypeError, "dtype int32"),
         (np.zeros((4, 3), ">f4"), TypeError, "byte order"),
-        ([[0.5, 0.5]], TypeError, "dtype float64"),
+        (np.zeros((4, 3), ">f8"), TypeError, "byte order"),
+        ([[1, 0]], TypeError, "dtype int64"),
+        (np.zeros((4, 3), np.complex128), TypeError, "complex"),
+        (np.zeros((4, 3), bool), TypeError, "dtype bool"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(x: object, exc: type, match: str) -> None:
@@ -231,8 +247,10 @@ def test_bad_k_and_method() -> None:
     with pytest.raises(TypeError, match="k must be an integer"):
         panning.most_uncertain(p, True)
     assert panning.most_uncertain(p, np.int64(2)).tolist() == [0, 1]
-    with pytest.raises(ValueError, match="unknown method 'bald'"):
-        panning.most_uncertain(p, 1, method="bald")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown method 'badge'"):
+        panning.most_uncertain(p, 1, method="badge")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"3-D \[samples, rows, classes\]"):
+        panning.most_uncertain(p, 1, method="bald")  # BALD needs Monte-Carlo samples
 
 
 def test_readonly_and_memmap_inputs(tmp_path: object) -> None:
@@ -288,7 +306,188 @@ def test_torch_matches_torch_composites() -> None:
 def test_torch_bad_dtype() -> None:
     import torch
 
-    with pytest.raises(TypeError, match="torch.float64"):
-        panning.entropy(torch.zeros(3, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="torch.int64"):
+        panning.entropy(torch.zeros(3, 3, dtype=torch.int64))
+    with pytest.raises(TypeError, match="torch.complex64"):
+        panning.entropy(torch.zeros(3, 3, dtype=torch.complex64))
     with pytest.raises(ValueError, match="2-D"):
         panning.entropy(torch.zeros(3, dtype=torch.float32))
+
+
+# ---- float64 and array-likes (the dtype policy: float64 is scored in float64) -------------------
+# Tolerances: the float64 kernels use their own exp/log polynomials (truncation < 2e-16), so
+# |err| <= 1e-13 + 1e-13 |ref| against the float64 reference, at every SIMD level.
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n,c", [(0, 3), (1, 1), (7, 2), (1000, 17), (500, 100), (20, 5000)])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("layout", ["contiguous", "column_major", "every_other_column"])
+def test_float64_matches_reference(
+    simd_level: str, method: str, n: int, c: int, from_logits: bool, layout: str
+) -> None:
+    rng = np.random.default_rng(n * 13 + c)
+    z = rng.standard_normal((n, c)) * 3.0
+    x = z if from_logits else np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    if layout == "column_major":
+        x = np.asfortranarray(x)
+    elif layout == "every_other_column":
+        x = np.repeat(x, 2, axis=1)[:, ::2]
+    got = getattr(panning, method)(x, from_logits=from_logits)
+    assert got.dtype == np.float64 and got.shape == (n,)
+    want = getattr(ref, method)(x, from_logits=from_logits)
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float64_extreme_and_invalid_values(simd_level: str, method: str) -> None:
+    # logits far beyond float32's range, and probabilities below float32's smallest normal
+    z = np.array([[1e300, 1e300 - 1e285, -1e300], [-1e-300, 0.0, 1e-300], [700.0, -700.0, 0.0]])
+    np.testing.assert_allclose(
+        getattr(panning, method)(z, from_logits=True),
+        getattr(ref, method)(z, from_logits=True),
+        rtol=1e-13,
+        atol=1e-13,
+    )
+    p = np.array([[1 - 2e-300, 1e-300, 1e-300], [0.5, 0.5 - 1e-12, 1e-12]])
+    np.testing.assert_allclose(getattr(panning, method)(p), getattr(ref, method)(p), atol=1e-15)
+    bad = np.full((4, 3), 1 / 3)
+    bad[0, 1], bad[1, 0], bad[2, 2] = np.nan, -1e-300, np.inf
+    s = getattr(panning, method)(bad)
+    np.testing.assert_array_equal(np.isnan(s), [True, True, True, False])
+    np.testing.assert_array_equal(np.isnan(s), np.isnan(getattr(ref, method)(bad)))
+
+
+def test_float64_ranks_at_float64_precision() -> None:
+    # margins 1e-12 apart are one float32 value; in float64 they are ranked, not tied
+    p = np.array([[0.5 + d, 0.5 - d] for d in (3e-12, 1e-12, 2e-12)])
+    assert panning.most_uncertain(p, 3, method="margin").tolist() == [1, 2, 0]
+    assert ref.most_uncertain(p, 3, method="margin").tolist() == [1, 2, 0]
+
+
+def test_lists_and_array_likes() -> None:
+    p = [[0.9, 0.1], [0.5, 0.5], [0.6, 0.4]]
+    np.testing.assert_allclose(panning.entropy(p), ref.entropy(p), rtol=1e-14)
+    assert panning.most_uncertain(p, 2).tolist() == [1, 2]
+    assert panning.most_uncertain(tuple(map(tuple, p)), 1, method="margin").tolist() == [1]
+
+
+# ---- most_uncertain: candidates, exclude, return_scores -----------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_candidates_and_exclude_match_reference(simd_level: str, method: str, dtype: type) -> None:
+    rng = np.random.default_rng(11)
+    n = 5000
+    x = rng.dirichlet(np.ones(7), size=n).astype(dtype)
+    cand = rng.choice(n, size=600, replace=False)  # any order: ids, not positions
+    excl = np.concatenate([cand[:50], rng.choice(n, size=200), cand[:10]])  # repeats allowed
+    for kw in ({"candidates": cand}, {"exclude": excl}, {"candidates": cand, "exclude": excl}):
+        ids, scores = panning.most_uncertain(x, 40, method=method, return_scores=True, **kw)
+        want_ids, want_scores = ref.most_uncertain(
+            _own_scores_input(x), 40, method=method, return_scores=True, **kw
+        )
+        np.testing.assert_array_equal(ids, want_ids)
+        assert scores.dtype == (np.float64 if dtype == np.float64 else np.float32)
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-6)
+        # the scores are the kernel's own, for exactly those rows
+        np.testing.assert_array_equal(scores, getattr(panning, method)(x)[ids])
+        if "candidates" in kw:
+            assert np.isin(ids, cand).all()
+        if "exclude" in kw:
+            assert not np.isin(ids, excl).any()
+
+
+def _own_scores_input(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def test_candidates_rank_like_a_gather() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.dirichlet(np.ones(10), size=20000)
+    cand = np.sort(rng.choice(20000, size=2000, replace=False))
+    ids = panning.most_uncertain(x, 100, candidates=cand)
+    pos = panning.most_uncertain(x[cand], 100)
+    np.testing.assert_array_equal(ids, cand[pos])  # ties by lower id = lower position (sorted)
+
+
+def test_candidates_with_logits_and_torch_ids() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((300, 4)).astype(np.float32)
+    got = panning.most_uncertain(
+        z, 5, from_logits=True, method="margin", candidates=range(0, 300, 3)
+    )
+    want = ref.most_uncertain(z, 5, from_logits=True, method="margin", candidates=range(0, 300, 3))
+    np.testing.assert_array_equal(got, want)
+
+
+def test_candidates_and_exclude_errors() -> None:
+    p = np.full((10, 2), 0.5)
+    with pytest.raises(ValueError, match="candidate id 10 is out of range"):
+        panning.most_uncertain(p, 1, candidates=[1, 10])
+    with pytest.raises(ValueError, match="candidate id -1 is out of range"):
+        panning.most_uncertain(p, 1, candidates=[-1])
+    with pytest.raises(ValueError, match="candidate id 3 is repeated"):
+        panning.most_uncertain(p, 1, candidates=[3, 4, 3])
+    with pytest.raises(ValueError, match="exclude id 12 is out of range"):
+        panning.most_uncertain(p, 1, exclude=[12])
+    with pytest.raises(ValueError, match="k=3 is out of range for 2 eligible rows"):
+        panning.most_uncertain(p, 3, candidates=[1, 2, 3], exclude=[3])
+    with pytest.raises(TypeError, match="integer row ids"):
+        panning.most_uncertain(p, 1, candidates=[0.5])
+    with pytest.raises(ValueError, match="k=-1"):
+        panning.most_uncertain(p, -1, candidates=[1])
+    ids, scores = panning.most_uncertain(p, 0, candidates=[], return_scores=True)
+    assert ids.shape == (0,) and scores.shape == (0,) and scores.dtype == np.float64
+    # an invalid row outside the candidates is never judged; inside, it is named
+    p[7, 0] = np.nan
+    assert panning.most_uncertain(p, 2, candidates=[1, 2]).tolist() == [1, 2]
+    with pytest.raises(ValueError, match="row 7 is invalid"):
+        panning.most_uncertain(p, 2, candidates=[1, 7, 2])
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_torch_float64_and_return_scores() -> None:
+    import torch
+
+    z = torch.randn(200, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    got = panning.entropy(z, from_logits=True)
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.float64
+    want = torch.distributions.Categorical(logits=z).entropy()
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    ids, scores = panning.most_uncertain(
+        z, 5, from_logits=True, exclude=torch.tensor([0, 1]), return_scores=True
+    )
+    assert isinstance(ids, torch.Tensor) and scores.dtype == torch.float64
+    w_ids, w_scores = ref.most_uncertain(
+        z.numpy(), 5, from_logits=True, exclude=[0, 1], return_scores=True
+    )
+    np.testing.assert_array_equal(ids.numpy(), w_ids)
+    np.testing.assert_allclose(scores.numpy(), w_scores, rtol=1e-13)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+def test_gpu_candidate_ids_glue_on_cpu_tensors() -> None:
+    """The GPU path folds candidates and exclude into one id vector with torch ops; the same code
+    runs here on CPU tensors against the reference's notion of eligible rows."""
+    import torch
+
+    from panning._scoring_gpu import candidate_ids
+
+    like = torch.zeros(1)
+    rng = np.random.default_rng(4)
+    cand = rng.choice(100, size=30, replace=False)
+    excl = np.concatenate([cand[:5], [99, 99]])
+    got = candidate_ids(like, 100, torch.from_numpy(cand), excl)
+    np.testing.assert_array_equal(got.numpy(), cand[~np.isin(cand, excl)])
+    assert candidate_ids(like, 100, None, None) is None
+    np.testing.assert_array_equal(candidate_ids(like, 5, None, [1, 3]).numpy(), [0, 2, 4])
+    with pytest.raises(ValueError, match="candidate id 100 is out of range"):
+        candidate_ids(like, 100, [100], None)
+    with pytest.raises(ValueError, match="candidate ids repeat"):
+        candidate_ids(like, 100, [1, 1], None)
+    with pytest.raises(ValueError, match="exclude id -2 is out of range"):
+        candidate_ids(like, 100, None, [-2])
+    with pytest.raises(TypeError, match="integer row ids"):
+        candidate_ids(like, 100, [0.5], None)

@@ -195,3 +195,61 @@ def test_cupy_arrays(dtype_name: str, method: str) -> None:
     assert isinstance(ids, cupy.ndarray)
     scores = cupy.asnumpy(getattr(panning, method)(x[:, ::2], from_logits=True))
     np.testing.assert_array_equal(cupy.asnumpy(ids), _ranked(scores, method, 25))
+
+
+# ---- issue 13: float64, candidates / exclude / return_scores, BALD on the GPU --------------------
+# float64 rows are scored in double on the device (exp/log of CUDA's libdevice): |err| <= 1e-12;
+# the top-k ranks float64 scores by their float32 rounding, so picks are compared as sets with
+# the float64 reference up to near-ties, and exactly against the GPU's own float32-rounded keys.
+
+
+@needs_torch
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("from_logits", [False, True])
+def test_float64_on_the_gpu_matches_reference(method: str, from_logits: bool) -> None:
+    import torch
+
+    z = np.random.default_rng(5).standard_normal((3000, 17)) * 3
+    x = z if from_logits else np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    got = getattr(panning, method)(torch.from_numpy(x).cuda(), from_logits=from_logits)
+    assert got.dtype == torch.float64
+    want = getattr(ref, method)(x, from_logits=from_logits)
+    np.testing.assert_allclose(got.cpu().numpy(), want, rtol=1e-12, atol=1e-12)
+
+
+@needs_torch
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype_name", ["float32", "float64"])
+def test_candidates_exclude_and_scores_on_the_gpu(method: str, dtype_name: str) -> None:
+    import torch
+
+    rng = np.random.default_rng(6)
+    p = rng.dirichlet(np.ones(9), size=20000)
+    x = torch.from_numpy(p).to(getattr(torch, dtype_name)).cuda()
+    cand = rng.choice(20000, 3000, replace=False)
+    excl = cand[:100]
+    ids, scores = panning.most_uncertain(
+        x, 64, method=method, candidates=cand, exclude=excl, return_scores=True
+    )
+    assert ids.device == x.device and scores.dtype == x.dtype
+    got = ids.cpu().numpy()
+    assert np.isin(got, cand).all() and not np.isin(got, excl).any()
+    own = getattr(panning, method)(x).cpu().numpy()
+    np.testing.assert_array_equal(scores.cpu().numpy(), own[got])
+    want = ref.most_uncertain(p, 64, method=method, candidates=cand, exclude=excl)
+    assert len(np.intersect1d(got, want)) >= 63
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype_name", ["float16", "float32", "float64"])
+def test_bald_on_the_gpu_matches_reference(dtype_name: str) -> None:
+    import torch
+
+    p = np.random.default_rng(7).dirichlet(np.full(10, 0.5), size=(20, 5000))
+    x = torch.from_numpy(p).to(getattr(torch, dtype_name)).cuda()
+    got = panning.bald(x).cpu().numpy()
+    want = ref.bald(x.double().cpu().numpy())
+    tol = 1e-12 if dtype_name == "float64" else 2e-5
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    ids = panning.most_uncertain(x, 50, method="bald").cpu().numpy()
+    assert len(np.intersect1d(ids, ref.most_uncertain(p, 50, method="bald"))) >= 49

@@ -214,8 +214,10 @@ def test_bad_input_is_refused_clearly():
         active_learning(x, y, proxy=NoProba(), initial=10, schedule=[20])
     with pytest.raises(TypeError, match="observer"):
         coreset(x, y, proxy=NoProba(), keep=10, strategy="forgetting")
-    with pytest.raises(ValueError, match="unknown strategy"):
+    with pytest.raises(ValueError, match="use coreset"):
         active_learning(x, y, proxy=proxy(), initial=10, schedule=[20], strategy="forgetting")
+    with pytest.raises(ValueError, match="unknown strategy 'bogus'"):
+        active_learning(x, y, proxy=proxy(), initial=10, schedule=[20], strategy="bogus")
     with pytest.raises(ValueError, match="x_test"):
         active_learning(x, y, proxy=proxy(), initial=10, schedule=[20], target=proxy())
     with pytest.raises(ValueError, match="not labeled-set sizes"):

@@ -14,6 +14,60 @@ ScoreMethod method_from_code(int code) {
   return static_cast<ScoreMethod>(code);
 }
 
+// Scores come back as float32, or float64 for float64 inputs.
+void check_score_output(const py::array& out, const MatrixView& x, std::int64_t n,
+                        const char* what) {
+  const bool f64 = x.dtype == DType::kFloat64;
+  const bool ok_type =
+      f64 ? py::isinstance<py::array_t<double>>(out) : py::isinstance<py::array_t<float>>(out);
+  if (!ok_type || out.ndim() != 1 || out.shape(0) != n || !(out.flags() & py::array::c_style) ||
+      !out.writeable())
+    throw py::value_error(std::string(what) + " must be a writable contiguous " +
+                          (f64 ? "float64" : "float32") + " vector of length " + std::to_string(n));
+}
+
+// A contiguous int64 id vector owned by the caller (no conversion: the Python layer made it).
+py::array_t<std::int64_t> id_vector(const py::object& o, const char* what) {
+  if (!py::isinstance<py::array_t<std::int64_t>>(o))
+    throw py::type_error(std::string(what) + " must be an int64 numpy vector");
+  auto a = o.cast<py::array_t<std::int64_t>>();
+  if (a.ndim() != 1 || !(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(what) + " must be a contiguous 1-D vector");
+  return a;
+}
+
+// A 3-D host array [samples, rows, cols] as a SamplesView, without copying or casting.
+SamplesView host_samples(const py::array& a, DType dtype) {
+  if (a.ndim() != 3) throw py::value_error("expected a 3-D [samples, rows, classes] array");
+  const auto itemsize = static_cast<py::ssize_t>(dtype_size(dtype));
+  if (a.itemsize() != itemsize) throw py::type_error("array itemsize does not match its dtype");
+  for (int d = 0; d < 3; ++d)
+    if (a.strides(d) % itemsize != 0)
+      throw py::value_error("array strides must be multiples of the element size");
+  SamplesView v;
+  v.first.data = a.data();
+  v.samples = a.shape(0);
+  v.first.rows = a.shape(1);
+  v.first.cols = a.shape(2);
+  v.sample_stride = a.strides(0) / itemsize;
+  v.first.row_stride = a.strides(1) / itemsize;
+  v.first.col_stride = a.strides(2) / itemsize;
+  v.first.dtype = dtype;
+  if (v.samples < 1) throw py::value_error("BALD needs at least one sample");
+  return v;
+}
+
+SamplesView device_samples(std::uintptr_t data, std::int64_t samples, std::int64_t rows,
+                           std::int64_t cols, std::int64_t sample_stride, std::int64_t row_stride,
+                           std::int64_t col_stride, int dtype) {
+  if (samples < 1) throw py::value_error("BALD needs at least one sample");
+  SamplesView v;
+  v.first = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
+  v.samples = samples;
+  v.sample_stride = sample_stride;
+  return v;
+}
+
 #if !PANNING_WITH_CUDA
 [[noreturn]] void no_cuda() {
   throw std::runtime_error("panning was built without CUDA; rebuild with PANNING_CUDA=ON");
@@ -25,12 +79,10 @@ ScoreMethod method_from_code(int code) {
 void bind_scoring(py::module_& m) {
   m.def(
       "score",
-      [](const py::array& x, int dtype, int method, bool from_logits,
-         py::array_t<float, py::array::c_style> out) {
+      [](const py::array& x, int dtype, int method, bool from_logits, py::array out) {
         const MatrixView v = host_matrix(x, dtype_from_code(dtype));
-        if (out.ndim() != 1 || out.shape(0) != v.rows)
-          throw py::value_error("out must be a float32 vector with one entry per row");
-        float* o = out.mutable_data();
+        check_score_output(out, v, v.rows, "out");
+        void* o = out.mutable_data();
         const ScoreMethod sm = method_from_code(method);
         without_gil([&] { cpu::score_rows(v, sm, from_logits, o, python_interrupt_check()); });
       },
@@ -40,19 +92,137 @@ void bind_scoring(py::module_& m) {
   m.def(
       "most_uncertain",
       [](const py::array& x, int dtype, int method, bool from_logits, std::int64_t k,
-         py::array_t<std::int64_t, py::array::c_style> out) {
+         py::array_t<std::int64_t, py::array::c_style> out, const py::object& out_scores,
+         const py::object& candidates, const py::object& exclude) {
         const MatrixView v = host_matrix(x, dtype_from_code(dtype));
-        if (k < 0 || k > v.rows) throw py::value_error("k must lie in [0, number of rows]");
+        if (k < 0) throw py::value_error("k must be >= 0");
         if (out.ndim() != 1 || out.shape(0) != k)
           throw py::value_error("out must be an int64 vector of length k");
+        void* scores = nullptr;
+        if (!out_scores.is_none()) {
+          auto sa = out_scores.cast<py::array>();
+          check_score_output(sa, v, k, "out_scores");
+          scores = sa.mutable_data();
+        }
+        RowSelection sel;
+        py::array_t<std::int64_t> cand, excl;  // held (and not mutated) while the GIL is released
+        if (!candidates.is_none()) {
+          cand = id_vector(candidates, "candidates");
+          sel.candidates = cand.data();
+          sel.num_candidates = cand.shape(0);
+        }
+        if (!exclude.is_none()) {
+          excl = id_vector(exclude, "exclude");
+          sel.exclude = excl.data();
+          sel.num_exclude = excl.shape(0);
+        }
         std::int64_t* o = out.mutable_data();
         const ScoreMethod sm = method_from_code(method);
         return without_gil([&] {
-          return cpu::most_uncertain(v, sm, from_logits, k, o, python_interrupt_check());
+          return cpu::most_uncertain(v, sm, from_logits, k, o, scores, sel,
+                                     python_interrupt_check());
         });
       },
       py::arg("x"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"), py::arg("k"),
-      py::arg("out").noconvert());
+      py::arg("out").noconvert(), py::arg("out_scores") = py::none(),
+      py::arg("candidates") = py::none(), py::arg("exclude") = py::none());
+
+  m.def(
+      "bald",
+      [](const py::array& x, int dtype, py::array out) {
+        const SamplesView v = host_samples(x, dtype_from_code(dtype));
+        check_score_output(out, v.first, v.first.rows, "out");
+        void* o = out.mutable_data();
+        without_gil([&] { cpu::bald_scores(v, o, python_interrupt_check()); });
+      },
+      py::arg("x"), py::arg("dtype"), py::arg("out").noconvert());
+
+  m.def(
+      "bald_top_k",
+      [](const py::array& x, int dtype, std::int64_t k,
+         py::array_t<std::int64_t, py::array::c_style> out, const py::object& out_scores,
+         const py::object& candidates, const py::object& exclude) {
+        const SamplesView v = host_samples(x, dtype_from_code(dtype));
+        if (k < 0) throw py::value_error("k must be >= 0");
+        if (out.ndim() != 1 || out.shape(0) != k)
+          throw py::value_error("out must be an int64 vector of length k");
+        void* scores = nullptr;
+        if (!out_scores.is_none()) {
+          auto sa = out_scores.cast<py::array>();
+          check_score_output(sa, v.first, k, "out_scores");
+          scores = sa.mutable_data();
+        }
+        RowSelection sel;
+        py::array_t<std::int64_t> cand, excl;  // held (and not mutated) while the GIL is released
+        if (!candidates.is_none()) {
+          cand = id_vector(candidates, "candidates");
+          sel.candidates = cand.data();
+          sel.num_candidates = cand.shape(0);
+        }
+        if (!exclude.is_none()) {
+          excl = id_vector(exclude, "exclude");
+          sel.exclude = excl.data();
+          sel.num_exclude = excl.shape(0);
+        }
+        std::int64_t* o = out.mutable_data();
+        return without_gil(
+            [&] { return cpu::bald_top_k(v, k, o, scores, sel, python_interrupt_check()); });
+      },
+      py::arg("x"), py::arg("dtype"), py::arg("k"), py::arg("out").noconvert(),
+      py::arg("out_scores") = py::none(), py::arg("candidates") = py::none(),
+      py::arg("exclude") = py::none());
+
+  m.def(
+      "bald_cuda",
+      [](std::uintptr_t data, std::int64_t samples, std::int64_t rows, std::int64_t cols,
+         std::int64_t sample_stride, std::int64_t row_stride, std::int64_t col_stride, int dtype,
+         std::uintptr_t out, int device, std::uintptr_t stream) {
+        const SamplesView v =
+            device_samples(data, samples, rows, cols, sample_stride, row_stride, col_stride, dtype);
+#if PANNING_WITH_CUDA
+        without_gil([&] {
+          cuda::bald_scores(v, reinterpret_cast<void*>(out), device,
+                            reinterpret_cast<void*>(stream));
+        });
+#else
+        (void)v, (void)out, (void)device, (void)stream;
+        no_cuda();
+#endif
+      },
+      py::arg("data"), py::arg("samples"), py::arg("rows"), py::arg("cols"),
+      py::arg("sample_stride"), py::arg("row_stride"), py::arg("col_stride"), py::arg("dtype"),
+      py::arg("out"), py::arg("device"), py::arg("stream"));
+
+  m.def(
+      "bald_top_k_cuda",
+      [](std::uintptr_t data, std::int64_t samples, std::int64_t rows, std::int64_t cols,
+         std::int64_t sample_stride, std::int64_t row_stride, std::int64_t col_stride, int dtype,
+         std::int64_t k, std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
+         std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
+         int device, std::uintptr_t stream) -> std::int64_t {
+        const SamplesView v =
+            device_samples(data, samples, rows, cols, sample_stride, row_stride, col_stride, dtype);
+        const std::int64_t n = candidates ? num_candidates : v.first.rows;
+        if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
+#if PANNING_WITH_CUDA
+        return without_gil([&] {
+          return cuda::bald_top_k(v, k, reinterpret_cast<std::int64_t*>(out),
+                                  reinterpret_cast<void*>(out_scores),
+                                  reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
+                                  reinterpret_cast<void*>(workspace), workspace_bytes, device,
+                                  reinterpret_cast<void*>(stream));
+        });
+#else
+        (void)v, (void)out, (void)out_scores, (void)workspace, (void)workspace_bytes, (void)device,
+            (void)stream;
+        no_cuda();
+#endif
+      },
+      py::arg("data"), py::arg("samples"), py::arg("rows"), py::arg("cols"),
+      py::arg("sample_stride"), py::arg("row_stride"), py::arg("col_stride"), py::arg("dtype"),
+      py::arg("k"), py::arg("out"), py::arg("out_scores"), py::arg("candidates"),
+      py::arg("num_candidates"), py::arg("workspace"), py::arg("workspace_bytes"),
+      py::arg("device"), py::arg("stream"));
 
   m.def(
       "score_cuda",
@@ -63,7 +233,7 @@ void bind_scoring(py::module_& m) {
         const ScoreMethod sm = method_from_code(method);
 #if PANNING_WITH_CUDA
         without_gil([&] {
-          cuda::score_rows(v, sm, from_logits, reinterpret_cast<float*>(out), device,
+          cuda::score_rows(v, sm, from_logits, reinterpret_cast<void*>(out), device,
                            reinterpret_cast<void*>(stream));
         });
 #else
@@ -87,30 +257,37 @@ void bind_scoring(py::module_& m) {
       },
       py::arg("rows"), py::arg("k"));
 
+  // candidates: device address of `num_candidates` unique in-range int64 row ids (0: all rows);
+  // the Python layer builds and checks it (exclusions are folded into it there).
   m.def(
       "most_uncertain_cuda",
       [](std::uintptr_t data, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
          std::int64_t col_stride, int dtype, int method, bool from_logits, std::int64_t k,
-         std::uintptr_t out, std::uintptr_t workspace, std::size_t workspace_bytes, int device,
-         std::uintptr_t stream) -> std::int64_t {
+         std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
+         std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
+         int device, std::uintptr_t stream) -> std::int64_t {
         const MatrixView v = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
         const ScoreMethod sm = method_from_code(method);
-        if (k < 0 || k > v.rows) throw py::value_error("k must lie in [0, number of rows]");
+        const std::int64_t n = candidates ? num_candidates : v.rows;
+        if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
 #if PANNING_WITH_CUDA
         return without_gil([&] {
           return cuda::most_uncertain(v, sm, from_logits, k, reinterpret_cast<std::int64_t*>(out),
-                                      reinterpret_cast<void*>(workspace), workspace_bytes, device,
-                                      reinterpret_cast<void*>(stream));
+                                      reinterpret_cast<void*>(out_scores),
+                                      reinterpret_cast<const std::int64_t*>(candidates),
+                                      num_candidates, reinterpret_cast<void*>(workspace),
+                                      workspace_bytes, device, reinterpret_cast<void*>(stream));
         });
 #else
-        (void)v, (void)sm, (void)from_logits, (void)out, (void)workspace, (void)workspace_bytes,
-            (void)device, (void)stream;
+        (void)v, (void)sm, (void)from_logits, (void)out, (void)out_scores, (void)workspace,
+            (void)workspace_bytes, (void)device, (void)stream;
         no_cuda();
 #endif
       },
       py::arg("data"), py::arg("rows"), py::arg("cols"), py::arg("row_stride"),
       py::arg("col_stride"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"),
-      py::arg("k"), py::arg("out"), py::arg("workspace"), py::arg("workspace_bytes"),
+      py::arg("k"), py::arg("out"), py::arg("out_scores"), py::arg("candidates"),
+      py::arg("num_candidates"), py::arg("workspace"), py::arg("workspace_bytes"),
       py::arg("device"), py::arg("stream"));
 }
 

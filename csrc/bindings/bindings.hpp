@@ -32,7 +32,7 @@ inline int threads_arg(std::int64_t threads) {
 
 // The dtype code the Python layer chose (it owns the framework -> DType mapping).
 inline DType dtype_from_code(int code) {
-  if (code < 0 || code > 2) throw py::value_error("unknown dtype code " + std::to_string(code));
+  if (code < 0 || code > 3) throw py::value_error("unknown dtype code " + std::to_string(code));
   return static_cast<DType>(code);
 }
 

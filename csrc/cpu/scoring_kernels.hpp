@@ -6,16 +6,24 @@
 #include <cstdint>
 
 #include "panning/common.hpp"
+#include "panning/scoring.hpp"
 #include "panning/scoring_math.hpp"
 
 namespace panning::cpu {
 
 struct ScoringKernels {
   const char* name;
-  // Scores rows [row_begin, row_end) of x into out[0, row_end - row_begin). rowbuf holds
-  // x.cols floats for rows that must be converted or gathered first.
-  void (*score_block)(const MatrixView& x, std::int64_t row_begin, std::int64_t row_end,
-                      ScoreMethod method, bool from_logits, float* out, float* rowbuf);
+  // Scores rows rows[i] (or i when rows is null) of x for i in [begin, end) into
+  // out[0, end - begin): double for float64 inputs, float otherwise. rows holds num_rows ids
+  // (prefetching looks past `end`). rowbuf holds x.cols doubles for rows that must be converted
+  // or gathered first.
+  void (*score_block)(const MatrixView& x, const std::int64_t* rows, std::int64_t num_rows,
+                      std::int64_t begin, std::int64_t end, ScoreMethod method, bool from_logits,
+                      void* out, void* rowbuf);
+  // BALD of rows rows[i] (or i) for i in [begin, end) into out[0, end - begin), float or double
+  // as score_block; rowbuf holds 2 * x.first.cols doubles.
+  void (*bald_block)(const SamplesView& x, const std::int64_t* rows, std::int64_t num_rows,
+                     std::int64_t begin, std::int64_t end, void* out, void* rowbuf);
 };
 
 ScoringKernels scoring_kernels_generic();

@@ -3,8 +3,8 @@
 //
 // Row kernels: a group of G threads per row (G = 4 for narrow rows, 32 for up to a few thousand
 // classes), or a whole block per row for very wide rows. Each thread streams 16-byte vector loads
-// (4 float32 or 8 half/bfloat16) with evict-first hints, keeps a small RowState (online softmax for
-// logits, so logits are read once), and the group merges states with shuffles.
+// (2 float64, 4 float32 or 8 half/bfloat16) with evict-first hints, keeps a small RowState (online
+// softmax for logits, so logits are read once), and the group merges states with shuffles.
 //
 // Top-k: the row kernel writes a 64-bit selection key per row (uncertainty bits above the inverted
 // row index, so keys are distinct and ties go to the lower row). Eight 8-bit radix-select passes
@@ -19,8 +19,10 @@
 #include <cstdint>
 #include <cub/device/device_radix_sort.cuh>
 #include <stdexcept>
+#include <type_traits>
 
 #include "cuda_check.cuh"
+#include "panning/scoring.hpp"
 #include "scoring.cuh"
 
 namespace panning::cuda {
@@ -48,10 +50,21 @@ struct ElemTraits<DType::kBFloat16> {
   static constexpr int kVec = 8;
   static constexpr int kBytes = 2;
 };
+template <>
+struct ElemTraits<DType::kFloat64> {
+  static constexpr int kVec = 2;
+  static constexpr int kBytes = 8;
+};
+
+// The accumulator type of a dtype: float64 rows are scored in double, the others in float.
+template <DType D>
+using Acc = std::conditional_t<D == DType::kFloat64, double, float>;
 
 template <DType D>
-__device__ __forceinline__ float load_scalar(const char* p) {
-  if constexpr (D == DType::kFloat32) {
+__device__ __forceinline__ Acc<D> load_scalar(const char* p) {
+  if constexpr (D == DType::kFloat64) {
+    return __ldcs(reinterpret_cast<const double*>(p));
+  } else if constexpr (D == DType::kFloat32) {
     return __ldcs(reinterpret_cast<const float*>(p));
   } else {
     const unsigned short h = __ldcs(reinterpret_cast<const unsigned short*>(p));
@@ -61,25 +74,31 @@ __device__ __forceinline__ float load_scalar(const char* p) {
 }
 
 template <DType D>
-__device__ __forceinline__ void load_vector(const char* p, float (&v)[ElemTraits<D>::kVec]) {
-  const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(p));
-  if constexpr (D == DType::kFloat32) {
-    v[0] = __uint_as_float(raw.x);
-    v[1] = __uint_as_float(raw.y);
-    v[2] = __uint_as_float(raw.z);
-    v[3] = __uint_as_float(raw.w);
+__device__ __forceinline__ void load_vector(const char* p, Acc<D> (&v)[ElemTraits<D>::kVec]) {
+  if constexpr (D == DType::kFloat64) {
+    const double2 raw = __ldcs(reinterpret_cast<const double2*>(p));
+    v[0] = raw.x;
+    v[1] = raw.y;
   } else {
-    const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
+    const uint4 raw = __ldcs(reinterpret_cast<const uint4*>(p));
+    if constexpr (D == DType::kFloat32) {
+      v[0] = __uint_as_float(raw.x);
+      v[1] = __uint_as_float(raw.y);
+      v[2] = __uint_as_float(raw.z);
+      v[3] = __uint_as_float(raw.w);
+    } else {
+      const unsigned words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const unsigned short lo = static_cast<unsigned short>(words[i] & 0xffffu);
-      const unsigned short hi = static_cast<unsigned short>(words[i] >> 16);
-      if constexpr (D == DType::kFloat16) {
-        v[2 * i] = __half2float(__ushort_as_half(lo));
-        v[2 * i + 1] = __half2float(__ushort_as_half(hi));
-      } else {
-        v[2 * i] = bf16_bits_to_float(lo);
-        v[2 * i + 1] = bf16_bits_to_float(hi);
+      for (int i = 0; i < 4; ++i) {
+        const unsigned short lo = static_cast<unsigned short>(words[i] & 0xffffu);
+        const unsigned short hi = static_cast<unsigned short>(words[i] >> 16);
+        if constexpr (D == DType::kFloat16) {
+          v[2 * i] = __half2float(__ushort_as_half(lo));
+          v[2 * i + 1] = __half2float(__ushort_as_half(hi));
+        } else {
+          v[2 * i] = bf16_bits_to_float(lo);
+          v[2 * i + 1] = bf16_bits_to_float(hi);
+        }
       }
     }
   }
@@ -87,19 +106,21 @@ __device__ __forceinline__ void load_vector(const char* p, float (&v)[ElemTraits
 
 // ---- per-row state ------------------------------------------------------------------------------
 
+template <class T>
 struct RowState {
-  float plogp_sum;
-  Top2 top;
-  LogitStats stats;
+  T plogp_sum;
+  Top2T<T> top;
+  LogitStatsT<T> stats;
   int bad;
 };
 
-__device__ __forceinline__ RowState row_state_empty() {
-  return RowState{0.0f, top2_empty(), logit_stats_empty(), 0};
+template <class T>
+__device__ __forceinline__ RowState<T> row_state_empty() {
+  return RowState<T>{T(0), top2_empty<T>(), logit_stats_empty<T>(), 0};
 }
 
-template <bool kLogits>
-__device__ __forceinline__ void row_state_push(RowState& s, float v, ScoreMethod method) {
+template <bool kLogits, class T>
+__device__ __forceinline__ void row_state_push(RowState<T>& s, T v, ScoreMethod method) {
   if constexpr (kLogits) {
     s.bad |= logit_invalid(v);
     s.stats = logit_stats_push(s.stats, v);
@@ -116,32 +137,32 @@ __device__ __forceinline__ void row_state_push(RowState& s, float v, ScoreMethod
 
 // Pushes V values at once. For logits the running max moves once per vector, so each element
 // costs one exp and no branch (the per-element online update would branch on every new max).
-template <bool kLogits, int V>
-__device__ __forceinline__ void row_state_push_vector(RowState& s, const float (&v)[V],
+template <bool kLogits, int V, class T>
+__device__ __forceinline__ void row_state_push_vector(RowState<T>& s, const T (&v)[V],
                                                       ScoreMethod method) {
   if constexpr (kLogits) {
-    float vmax = v[0];
+    T vmax = v[0];
 #pragma unroll
     for (int i = 0; i < V; ++i) {
       s.bad |= logit_invalid(v[i]);
-      vmax = fmaxf(vmax, v[i]);
+      vmax = v[i] > vmax ? v[i] : vmax;
       if (method == ScoreMethod::kMargin) s.top = top2_push(s.top, v[i]);
     }
-    if (!(vmax > neg_inf())) return;  // all -inf: nothing to add (NaN is flagged above)
-    const float m = fmaxf(s.stats.m, vmax);
-    if (s.stats.s > 0.0f) {  // rescale what was summed relative to the old max
-      const float d = s.stats.m - m;
-      const float scale = __expf(d);
+    if (!(vmax > Real<T>::lowest())) return;  // all -inf: nothing to add (NaN is flagged above)
+    const T m = s.stats.m > vmax ? s.stats.m : vmax;
+    if (s.stats.s > T(0)) {  // rescale what was summed relative to the old max
+      const T d = s.stats.m - m;
+      const T scale = score_exp(d);
       s.stats.t = scale * (s.stats.t + d * s.stats.s);
       s.stats.s *= scale;
     }
     s.stats.m = m;
 #pragma unroll
     for (int i = 0; i < V; ++i) {
-      const float d = v[i] - m;
-      const float e = __expf(d);
+      const T d = v[i] - m;
+      const T e = score_exp(d);
       s.stats.s += e;
-      s.stats.t += e > 0.0f ? e * d : 0.0f;  // -inf logits: 0, not 0 * -inf
+      s.stats.t += e > T(0) ? e * d : T(0);  // -inf logits: 0, not 0 * -inf
     }
   } else {
 #pragma unroll
@@ -151,23 +172,23 @@ __device__ __forceinline__ void row_state_push_vector(RowState& s, const float (
 
 // Merges the states of the `Width` consecutive lanes of each group (Width <= 32), exchanging only
 // the fields `method` needs; the invalid flag travels in one ballot.
-template <int Width, bool kLogits>
-__device__ __forceinline__ RowState row_state_reduce(RowState s, ScoreMethod method) {
+template <int Width, bool kLogits, class T>
+__device__ __forceinline__ RowState<T> row_state_reduce(RowState<T> s, ScoreMethod method) {
   constexpr unsigned kAll = 0xffffffffu;
   const bool need_top = kLogits ? method == ScoreMethod::kMargin : method != ScoreMethod::kEntropy;
   const bool need_second = method == ScoreMethod::kMargin;
 #pragma unroll
   for (int offset = Width / 2; offset > 0; offset /= 2) {
     if constexpr (kLogits) {
-      const LogitStats o{__shfl_xor_sync(kAll, s.stats.m, offset, Width),
-                         __shfl_xor_sync(kAll, s.stats.s, offset, Width),
-                         __shfl_xor_sync(kAll, s.stats.t, offset, Width)};
+      const LogitStatsT<T> o{__shfl_xor_sync(kAll, s.stats.m, offset, Width),
+                             __shfl_xor_sync(kAll, s.stats.s, offset, Width),
+                             __shfl_xor_sync(kAll, s.stats.t, offset, Width)};
       s.stats = logit_stats_merge(s.stats, o);
     } else if (method == ScoreMethod::kEntropy) {
       s.plogp_sum += __shfl_xor_sync(kAll, s.plogp_sum, offset, Width);
     }
     if (need_top) {
-      Top2 o{__shfl_xor_sync(kAll, s.top.first, offset, Width), neg_inf()};
+      Top2T<T> o{__shfl_xor_sync(kAll, s.top.first, offset, Width), Real<T>::lowest()};
       if (need_second) o.second = __shfl_xor_sync(kAll, s.top.second, offset, Width);
       s.top = top2_merge(s.top, o);
     }
@@ -179,11 +200,11 @@ __device__ __forceinline__ RowState row_state_reduce(RowState s, ScoreMethod met
   return s;
 }
 
-template <bool kLogits>
-__device__ __forceinline__ float row_state_finalize(const RowState& s, ScoreMethod method) {
-  if (s.bad) return quiet_nan();
+template <bool kLogits, class T>
+__device__ __forceinline__ T row_state_finalize(const RowState<T>& s, ScoreMethod method) {
+  if (s.bad) return Real<T>::nan();
   if constexpr (kLogits) {
-    if (!(s.stats.m > neg_inf())) return quiet_nan();  // every logit -inf
+    if (!(s.stats.m > Real<T>::lowest())) return Real<T>::nan();  // every logit -inf
     switch (method) {
       case ScoreMethod::kEntropy:
         return entropy_from_logit_stats(s.stats.s, s.stats.t);
@@ -202,14 +223,14 @@ __device__ __forceinline__ float row_state_finalize(const RowState& s, ScoreMeth
         return least_confidence_from_max(s.top.first);
     }
   }
-  return quiet_nan();
+  return Real<T>::nan();
 }
 
 // Accumulates the part of row `rowp` that thread `lane` of `width` threads owns: a scalar head up
 // to the first 16-byte boundary, 16-byte vector loads, a scalar tail (strided rows: scalar).
 template <DType D, bool kLogits>
 __device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixView& x, int lane,
-                                               int width, ScoreMethod method, RowState& s) {
+                                               int width, ScoreMethod method, RowState<Acc<D>>& s) {
   constexpr int V = ElemTraits<D>::kVec;
   constexpr int B = ElemTraits<D>::kBytes;
   if (x.col_stride != 1) {
@@ -228,7 +249,7 @@ __device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixVie
   // several 16-byte requests in flight instead of one.
   constexpr int kLoadsInFlight = 4;
   for (std::int64_t j0 = lane; j0 < nvec; j0 += kLoadsInFlight * width) {
-    float v[kLoadsInFlight][V];
+    Acc<D> v[kLoadsInFlight][V];
 #pragma unroll
     for (int u = 0; u < kLoadsInFlight; ++u)
       if (j0 + u * width < nvec) load_vector<D>(body + (j0 + u * width) * 16, v[u]);
@@ -240,11 +261,22 @@ __device__ __forceinline__ void accumulate_row(const char* rowp, const MatrixVie
     row_state_push<kLogits>(s, load_scalar<D>(rowp + j * B), method);
 }
 
-// Where finished rows go: scores (score_rows), or 64-bit selection keys plus the first invalid
-// row and the histogram of the keys' top byte, which is the first radix-select pass fused into the
-// scoring pass (most_uncertain).
+// Which rows a launch scores: position r of [0, n) is row ids[r] (or r when ids is null).
+struct RowsToScore {
+  const std::int64_t* ids = nullptr;
+  std::int64_t n = 0;
+};
+
+__device__ __forceinline__ std::int64_t row_id(const RowsToScore& rows, std::int64_t r) {
+  return rows.ids ? rows.ids[r] : r;
+}
+
+// Where finished rows go: scores by position (score_rows; float, or double for float64 inputs),
+// or 64-bit selection keys by position plus the first invalid row id and the histogram of the
+// keys' top byte, which is the first radix-select pass fused into the scoring pass
+// (most_uncertain).
 struct RowOutputs {
-  float* scores = nullptr;
+  void* scores = nullptr;
   std::uint64_t* keys = nullptr;
   unsigned long long* first_bad = nullptr;
   unsigned* top_byte_histogram = nullptr;  // [256], zeroed by the caller
@@ -252,21 +284,31 @@ struct RowOutputs {
 
 constexpr int kTopByteShift = 56;
 
-template <bool kLogits>
-__device__ __forceinline__ void write_row(const RowState& s, std::int64_t r, ScoreMethod method,
-                                          const RowOutputs& out, unsigned* block_histogram) {
-  const float score = row_state_finalize<kLogits>(s, method);
-  if (out.scores) out.scores[r] = score;
+// float64 scores are ranked by their value rounded to float32 (the 64-bit key holds 32 bits of
+// score above 32 bits of row id); rounding is monotone, so only float64 near-ties can reorder.
+template <class T>
+__device__ __forceinline__ void write_score(T score, std::int64_t r, std::int64_t id, bool negate,
+                                            const RowOutputs& out, unsigned* block_histogram) {
+  if (out.scores) static_cast<T*>(out.scores)[r] = score;
   if (out.keys) {
     std::uint64_t key = 0;
     if (score != score) {
-      atomicMin(out.first_bad, static_cast<unsigned long long>(r));
+      atomicMin(out.first_bad, static_cast<unsigned long long>(id));
     } else {
-      key = selection_key(uncertainty_key(method, score), static_cast<std::uint32_t>(r));
+      key = selection_key(static_cast<float>(negate ? -score : score),
+                          static_cast<std::uint32_t>(id));
     }
     out.keys[r] = key;
     atomicAdd(&block_histogram[key >> kTopByteShift], 1u);
   }
+}
+
+template <bool kLogits, class T>
+__device__ __forceinline__ void write_row(const RowState<T>& s, std::int64_t r, std::int64_t id,
+                                          ScoreMethod method, const RowOutputs& out,
+                                          unsigned* block_histogram) {
+  write_score(row_state_finalize<kLogits>(s, method), r, id, method == ScoreMethod::kMargin, out,
+              block_histogram);
 }
 
 __device__ __forceinline__ void block_histogram_clear(unsigned* h, const RowOutputs& out) {
@@ -285,7 +327,8 @@ __device__ __forceinline__ void block_histogram_flush(const unsigned* h, const R
 // G threads per row; rows walk the grid in warp-uniform steps so shuffles always see the full warp.
 template <DType D, bool kLogits, int G>
 __global__ void __launch_bounds__(kBlockThreads)
-    score_rows_group_kernel(MatrixView x, ScoreMethod method, RowOutputs out) {
+    score_rows_group_kernel(MatrixView x, RowsToScore rows, ScoreMethod method, RowOutputs out) {
+  using T = Acc<D>;
   __shared__ unsigned histogram[256];
   block_histogram_clear(histogram, out);
   constexpr int kGroupsPerWarp = 32 / G;
@@ -294,15 +337,17 @@ __global__ void __launch_bounds__(kBlockThreads)
   const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * blockDim.x / 32;
   const int group_in_warp = (threadIdx.x % 32) / G;
   const int B = ElemTraits<D>::kBytes;
-  for (std::int64_t base = warp * kGroupsPerWarp; base < x.rows; base += warps * kGroupsPerWarp) {
+  for (std::int64_t base = warp * kGroupsPerWarp; base < rows.n; base += warps * kGroupsPerWarp) {
     const std::int64_t r = base + group_in_warp;
-    RowState s = row_state_empty();
-    if (r < x.rows) {
-      const char* rowp = static_cast<const char*>(x.data) + r * x.row_stride * B;
+    RowState<T> s = row_state_empty<T>();
+    std::int64_t id = 0;
+    if (r < rows.n) {
+      id = row_id(rows, r);
+      const char* rowp = static_cast<const char*>(x.data) + id * x.row_stride * B;
       accumulate_row<D, kLogits>(rowp, x, lane, G, method, s);
     }
     s = row_state_reduce<G, kLogits>(s, method);
-    if (lane == 0 && r < x.rows) write_row<kLogits>(s, r, method, out, histogram);
+    if (lane == 0 && r < rows.n) write_row<kLogits>(s, r, id, method, out, histogram);
   }
   block_histogram_flush(histogram, out);
 }
@@ -310,37 +355,108 @@ __global__ void __launch_bounds__(kBlockThreads)
 // A block per row, for rows of thousands of classes.
 template <DType D, bool kLogits>
 __global__ void __launch_bounds__(kBlockThreads)
-    score_rows_block_kernel(MatrixView x, ScoreMethod method, RowOutputs out) {
-  __shared__ RowState partial[kBlockThreads / 32];
+    score_rows_block_kernel(MatrixView x, RowsToScore rows, ScoreMethod method, RowOutputs out) {
+  using T = Acc<D>;
+  __shared__ RowState<T> partial[kBlockThreads / 32];
   __shared__ unsigned histogram[256];
   block_histogram_clear(histogram, out);
   const int warp = threadIdx.x / 32;
   const int lane = threadIdx.x % 32;
   const int B = ElemTraits<D>::kBytes;
-  for (std::int64_t r = blockIdx.x; r < x.rows; r += gridDim.x) {
-    const char* rowp = static_cast<const char*>(x.data) + r * x.row_stride * B;
-    RowState s = row_state_empty();
+  for (std::int64_t r = blockIdx.x; r < rows.n; r += gridDim.x) {
+    const std::int64_t id = row_id(rows, r);
+    const char* rowp = static_cast<const char*>(x.data) + id * x.row_stride * B;
+    RowState<T> s = row_state_empty<T>();
     accumulate_row<D, kLogits>(rowp, x, threadIdx.x, kBlockThreads, method, s);
     s = row_state_reduce<32, kLogits>(s, method);
     if (lane == 0) partial[warp] = s;
     __syncthreads();
     if (warp == 0) {
-      s = lane < kBlockThreads / 32 ? partial[lane] : row_state_empty();
+      s = lane < kBlockThreads / 32 ? partial[lane] : row_state_empty<T>();
       s = row_state_reduce<32, kLogits>(s, method);
-      if (lane == 0) write_row<kLogits>(s, r, method, out, histogram);
+      if (lane == 0) write_row<kLogits>(s, r, id, method, out, histogram);
     }
     __syncthreads();
   }
   block_histogram_flush(histogram, out);
 }
 
+// BALD: a warp per row. Each lane owns classes lane, lane + 32, ...; for each it reads the S
+// samples (in the same loop: sum p log p of every sample, and the class mean), so the state per
+// row is two sums and a flag, and the [S, N, C] tensor is read once.
+template <DType D>
+__global__ void __launch_bounds__(kBlockThreads)
+    bald_kernel(SamplesView x, RowsToScore rows, RowOutputs out) {
+  using T = Acc<D>;
+  __shared__ unsigned histogram[256];
+  block_histogram_clear(histogram, out);
+  constexpr unsigned kAll = 0xffffffffu;
+  const int lane = threadIdx.x % 32;
+  const std::int64_t warp = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * blockDim.x / 32;
+  const int B = ElemTraits<D>::kBytes;
+  const T inv = T(1) / static_cast<T>(x.samples);
+  const char* base = static_cast<const char*>(x.first.data);
+  for (std::int64_t r = warp; r < rows.n; r += warps) {
+    const std::int64_t id = row_id(rows, r);
+    T mean_plogp = 0, sample_plogp = 0;
+    int bad = 0;
+    for (std::int64_t c = lane; c < x.first.cols; c += 32) {
+      T sum = 0;
+      for (std::int64_t sm = 0; sm < x.samples; ++sm) {
+        const std::int64_t off =
+            sm * x.sample_stride + id * x.first.row_stride + c * x.first.col_stride;
+        const T p = load_scalar<D>(base + off * B);
+        bad |= prob_invalid(p);
+        sample_plogp += plogp(p);
+        sum += p;
+      }
+      mean_plogp += plogp(sum * inv);
+    }
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) {
+      mean_plogp += __shfl_xor_sync(kAll, mean_plogp, offset);
+      sample_plogp += __shfl_xor_sync(kAll, sample_plogp, offset);
+    }
+    bad = __ballot_sync(kAll, bad) != 0;
+    if (lane == 0) {
+      const T mi = sample_plogp * inv - mean_plogp;  // H(mean) - mean H
+      write_score(bad ? Real<T>::nan() : (mi > T(0) ? mi : T(0)), r, id, false, out, histogram);
+    }
+  }
+  block_histogram_flush(histogram, out);
+}
+
+void launch_bald(const SamplesView& x, const RowsToScore& rows, const RowOutputs& out, int device,
+                 cudaStream_t stream) {
+  if (rows.n == 0) return;
+  const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 32;
+  const unsigned blocks = static_cast<unsigned>(std::max<std::int64_t>(
+      1, std::min(max_blocks, (rows.n + kBlockThreads / 32 - 1) / (kBlockThreads / 32))));
+  switch (x.first.dtype) {
+    case DType::kFloat32:
+      bald_kernel<DType::kFloat32><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+    case DType::kFloat16:
+      bald_kernel<DType::kFloat16><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+    case DType::kBFloat16:
+      bald_kernel<DType::kBFloat16><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+    case DType::kFloat64:
+      bald_kernel<DType::kFloat64><<<blocks, kBlockThreads, 0, stream>>>(x, rows, out);
+      break;
+  }
+  PANNING_CUDA_CHECK_LAUNCH();
+}
+
 template <DType D, bool kLogits>
-void launch_rows_typed(const MatrixView& x, ScoreMethod method, const RowOutputs& out, int device,
-                       cudaStream_t stream) {
+void launch_rows_typed(const MatrixView& x, const RowsToScore& rows, ScoreMethod method,
+                       const RowOutputs& out, int device, cudaStream_t stream) {
   const std::int64_t max_blocks = static_cast<std::int64_t>(multiprocessor_count(device)) * 32;
   auto blocks_for = [&](std::int64_t rows_per_block) {
     return static_cast<unsigned>(std::max<std::int64_t>(
-        1, std::min(max_blocks, (x.rows + rows_per_block - 1) / rows_per_block)));
+        1, std::min(max_blocks, (rows.n + rows_per_block - 1) / rows_per_block)));
   };
   // Enough threads per row that each issues about four 16-byte loads: more loads in flight per
   // thread and fewer shuffle levels per row than a full warp on narrow rows.
@@ -348,43 +464,46 @@ void launch_rows_typed(const MatrixView& x, ScoreMethod method, const RowOutputs
   const std::int64_t want = (vectors + 3) / 4;
   if (x.cols >= kBlockPerRowMinCols) {
     score_rows_block_kernel<D, kLogits>
-        <<<blocks_for(1), kBlockThreads, 0, stream>>>(x, method, out);
+        <<<blocks_for(1), kBlockThreads, 0, stream>>>(x, rows, method, out);
   } else if (want <= 4) {
     score_rows_group_kernel<D, kLogits, 4>
-        <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, method, out);
+        <<<blocks_for(kBlockThreads / 4), kBlockThreads, 0, stream>>>(x, rows, method, out);
   } else if (want <= 8) {
     score_rows_group_kernel<D, kLogits, 8>
-        <<<blocks_for(kBlockThreads / 8), kBlockThreads, 0, stream>>>(x, method, out);
+        <<<blocks_for(kBlockThreads / 8), kBlockThreads, 0, stream>>>(x, rows, method, out);
   } else if (want <= 16) {
     score_rows_group_kernel<D, kLogits, 16>
-        <<<blocks_for(kBlockThreads / 16), kBlockThreads, 0, stream>>>(x, method, out);
+        <<<blocks_for(kBlockThreads / 16), kBlockThreads, 0, stream>>>(x, rows, method, out);
   } else {
     score_rows_group_kernel<D, kLogits, 32>
-        <<<blocks_for(kBlockThreads / 32), kBlockThreads, 0, stream>>>(x, method, out);
+        <<<blocks_for(kBlockThreads / 32), kBlockThreads, 0, stream>>>(x, rows, method, out);
   }
   PANNING_CUDA_CHECK_LAUNCH();
 }
 
 template <bool kLogits>
-void launch_rows_logits(const MatrixView& x, ScoreMethod method, const RowOutputs& out, int device,
-                        cudaStream_t stream) {
+void launch_rows_logits(const MatrixView& x, const RowsToScore& rows, ScoreMethod method,
+                        const RowOutputs& out, int device, cudaStream_t stream) {
   switch (x.dtype) {
     case DType::kFloat32:
-      return launch_rows_typed<DType::kFloat32, kLogits>(x, method, out, device, stream);
+      return launch_rows_typed<DType::kFloat32, kLogits>(x, rows, method, out, device, stream);
     case DType::kFloat16:
-      return launch_rows_typed<DType::kFloat16, kLogits>(x, method, out, device, stream);
+      return launch_rows_typed<DType::kFloat16, kLogits>(x, rows, method, out, device, stream);
     case DType::kBFloat16:
-      return launch_rows_typed<DType::kBFloat16, kLogits>(x, method, out, device, stream);
+      return launch_rows_typed<DType::kBFloat16, kLogits>(x, rows, method, out, device, stream);
+    case DType::kFloat64:
+      return launch_rows_typed<DType::kFloat64, kLogits>(x, rows, method, out, device, stream);
   }
   throw std::invalid_argument("unsupported dtype");
 }
 
-void launch_rows(const MatrixView& x, ScoreMethod method, bool from_logits, const RowOutputs& out,
-                 int device, cudaStream_t stream) {
+void launch_rows(const MatrixView& x, const RowsToScore& rows, ScoreMethod method, bool from_logits,
+                 const RowOutputs& out, int device, cudaStream_t stream) {
+  if (rows.n == 0) return;
   if (from_logits)
-    launch_rows_logits<true>(x, method, out, device, stream);
+    launch_rows_logits<true>(x, rows, method, out, device, stream);
   else
-    launch_rows_logits<false>(x, method, out, device, stream);
+    launch_rows_logits<false>(x, rows, method, out, device, stream);
 }
 
 // ---- radix select -------------------------------------------------------------------------------
@@ -515,29 +634,41 @@ Workspace plan_workspace(std::int64_t rows, std::int64_t k, void* base) {
 
 }  // namespace
 
-void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* out, int device,
+void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, void* out, int device,
                 void* stream) {
-  if (x.rows == 0) return;
+  score_rows_at(x, nullptr, x.rows, method, from_logits, out, device, stream);
+}
+
+void score_rows_at(const MatrixView& x, const std::int64_t* ids, std::int64_t n, ScoreMethod method,
+                   bool from_logits, void* out, int device, void* stream) {
+  if (n == 0) return;
   DeviceGuard guard(device);
   RowOutputs outputs;
   outputs.scores = out;
-  launch_rows(x, method, from_logits, outputs, device, static_cast<cudaStream_t>(stream));
+  launch_rows(x, RowsToScore{ids, n}, method, from_logits, outputs, device,
+              static_cast<cudaStream_t>(stream));
 }
 
-std::size_t most_uncertain_workspace_bytes(std::int64_t rows, std::int64_t k) {
-  return plan_workspace(rows, k, nullptr).total;
+std::size_t most_uncertain_workspace_bytes(std::int64_t n, std::int64_t k) {
+  return plan_workspace(n, k, nullptr).total;
 }
 
-std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* workspace,
-                            std::size_t workspace_bytes, int device, void* stream_ptr) {
-  if (k < 0 || k > x.rows) throw std::invalid_argument("k must lie in [0, rows]");
-  if (x.rows > static_cast<std::int64_t>(0xffffffffLL))
-    throw std::invalid_argument("most_uncertain on the GPU supports at most 2^32 - 1 rows");
+namespace {
+
+// The fused top-k around a row launcher: `score_keys(outputs)` writes the selection keys of the
+// n ranked positions (and the first radix-select pass); `score_rows(ids, k, outputs)` rescores
+// the k winners for out_scores. Returns the first invalid row id or -1.
+template <class ScoreKeys, class ScoreRows>
+std::int64_t fused_top_k(std::int64_t n, std::int64_t total_rows, std::int64_t k,
+                         std::int64_t* out_rows, void* out_scores, void* workspace,
+                         std::size_t workspace_bytes, int device, cudaStream_t stream,
+                         ScoreKeys&& score_keys, ScoreRows&& score_rows) {
+  if (k < 0 || k > n) throw std::invalid_argument("k must lie in [0, candidate rows]");
+  if (total_rows > static_cast<std::int64_t>(0xffffffffLL))
+    throw std::invalid_argument("top-k on the GPU supports at most 2^32 - 1 rows");
   if (k == 0) return -1;
   DeviceGuard guard(device);
-  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  const Workspace w = plan_workspace(x.rows, k, workspace);
+  const Workspace w = plan_workspace(n, k, workspace);
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
 
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.hist, 0, sizeof(unsigned) * kRadixBins, stream));
@@ -549,24 +680,23 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   outputs.keys = w.keys;
   outputs.first_bad = &w.state->first_bad;
   outputs.top_byte_histogram = w.hist;
-  launch_rows(x, method, from_logits, outputs, device, stream);
+  score_keys(outputs);
 
   const unsigned blocks = static_cast<unsigned>(std::max<std::int64_t>(
       1, std::min<std::int64_t>(static_cast<std::int64_t>(multiprocessor_count(device)) * 4,
-                                (x.rows + kBlockThreads - 1) / kBlockThreads)));
+                                (n + kBlockThreads - 1) / kBlockThreads)));
   // The scoring pass already counted the top byte; each later pass refines one byte, and stops
   // early (on the device, without a host round trip) once the k-th key's bucket is exact.
   for (int shift = kTopByteShift; shift >= 0; shift -= kRadixBits) {
     if (shift != kTopByteShift) {
-      radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, x.rows, w.state, shift,
+      radix_histogram_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, n, w.state, shift,
                                                                    w.hist);
       PANNING_CUDA_CHECK_LAUNCH();
     }
     radix_choose_kernel<<<1, kRadixBins, 0, stream>>>(w.state, w.hist, shift);
     PANNING_CUDA_CHECK_LAUNCH();
   }
-  gather_selected_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, x.rows, k, w.state,
-                                                               w.selected);
+  gather_selected_kernel<<<blocks, kBlockThreads, 0, stream>>>(w.keys, n, k, w.state, w.selected);
   PANNING_CUDA_CHECK_LAUNCH();
   std::size_t temp_bytes = w.sort_temp_bytes;
   PANNING_CUDA_CHECK(cub::DeviceRadixSort::SortKeysDescending(
@@ -574,13 +704,60 @@ std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_l
   keys_to_rows_kernel<<<static_cast<unsigned>((k + kBlockThreads - 1) / kBlockThreads),
                         kBlockThreads, 0, stream>>>(w.sorted, k, out_rows);
   PANNING_CUDA_CHECK_LAUNCH();
+  // the winners' scores at full precision, by the same row kernels (k rows: negligible)
+  if (out_scores) {
+    RowOutputs score_out;
+    score_out.scores = out_scores;
+    score_rows(RowsToScore{out_rows, k}, score_out);
+  }
 
   unsigned long long first_bad = 0;
   PANNING_CUDA_CHECK(cudaMemcpyAsync(&first_bad, &w.state->first_bad, sizeof first_bad,
                                      cudaMemcpyDeviceToHost, stream));
   PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return first_bad < static_cast<unsigned long long>(x.rows) ? static_cast<std::int64_t>(first_bad)
-                                                             : -1;
+  return first_bad < static_cast<unsigned long long>(total_rows)
+             ? static_cast<std::int64_t>(first_bad)
+             : -1;
+}
+
+}  // namespace
+
+std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
+                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
+                            const std::int64_t* candidates, std::int64_t num_candidates,
+                            void* workspace, std::size_t workspace_bytes, int device,
+                            void* stream_ptr) {
+  const RowsToScore rows{candidates, candidates ? num_candidates : x.rows};
+  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  return fused_top_k(
+      rows.n, x.rows, k, out_rows, out_scores, workspace, workspace_bytes, device, stream,
+      [&](const RowOutputs& o) { launch_rows(x, rows, method, from_logits, o, device, stream); },
+      [&](const RowsToScore& r, const RowOutputs& o) {
+        launch_rows(x, r, method, from_logits, o, device, stream);
+      });
+}
+
+void bald_scores(const SamplesView& x, void* out, int device, void* stream) {
+  if (x.first.rows == 0) return;
+  if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
+  DeviceGuard guard(device);
+  RowOutputs outputs;
+  outputs.scores = out;
+  launch_bald(x, RowsToScore{nullptr, x.first.rows}, outputs, device,
+              static_cast<cudaStream_t>(stream));
+}
+
+std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
+                        void* out_scores, const std::int64_t* candidates,
+                        std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
+                        int device, void* stream_ptr) {
+  if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
+  const RowsToScore rows{candidates, candidates ? num_candidates : x.first.rows};
+  const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  return fused_top_k(
+      rows.n, x.first.rows, k, out_rows, out_scores, workspace, workspace_bytes, device, stream,
+      [&](const RowOutputs& o) { launch_bald(x, rows, o, device, stream); },
+      [&](const RowsToScore& r, const RowOutputs& o) { launch_bald(x, r, o, device, stream); });
 }
 
 }  // namespace panning::cuda

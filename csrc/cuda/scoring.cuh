@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "panning/common.hpp"
+#include "panning/scoring.hpp"
 #include "panning/scoring_math.hpp"
 
 namespace panning::cuda {
@@ -14,18 +15,35 @@ namespace panning::cuda {
 // Number of usable CUDA devices; 0 when there is no driver or device.
 int device_count();
 
-// out[i] = score of row i of x; x.data and out live on `device`. Asynchronous on `stream`.
-void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, float* out, int device,
+// out[i] = score of row i of x (float, or double for float64 inputs); x.data and out live on
+// `device`. Asynchronous on `stream`.
+void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, void* out, int device,
                 void* stream);
 
-// Bytes of device workspace most_uncertain needs for these sizes.
-std::size_t most_uncertain_workspace_bytes(std::int64_t rows, std::int64_t k);
+// out[i] = score of row ids[i] of x for i in [0, n); ids live on the device.
+void score_rows_at(const MatrixView& x, const std::int64_t* ids, std::int64_t n, ScoreMethod method,
+                   bool from_logits, void* out, int device, void* stream);
 
-// Writes the k most uncertain rows (int64, on the device) most uncertain first, ties broken by
-// the lower row index. Synchronises `stream` once to read back the first invalid row, which it
-// returns (-1 when every row is valid; then out_rows is complete).
+// Bytes of device workspace most_uncertain needs to rank n rows (all rows or the candidates).
+std::size_t most_uncertain_workspace_bytes(std::int64_t n, std::int64_t k);
+
+// Writes the k most uncertain rows (int64 row ids, on the device) most uncertain first, ties
+// broken by the lower row id, and their scores when out_scores is not null. candidates (device,
+// unique, in range: the caller checks) restricts the ranking to those rows, read in place; null
+// ranks every row. Synchronises `stream` once to read back the first invalid row, which it
+// returns (-1 when every ranked row is valid; then out_rows is complete).
 std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* workspace,
-                            std::size_t workspace_bytes, int device, void* stream);
+                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
+                            const std::int64_t* candidates, std::int64_t num_candidates,
+                            void* workspace, std::size_t workspace_bytes, int device, void* stream);
+
+// BALD of every row of the [S, N, C] samples (float, or double for float64); asynchronous.
+void bald_scores(const SamplesView& x, void* out, int device, void* stream);
+
+// The k rows of largest BALD (the same contract and workspace as most_uncertain).
+std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
+                        void* out_scores, const std::int64_t* candidates,
+                        std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
+                        int device, void* stream);
 
 }  // namespace panning::cuda

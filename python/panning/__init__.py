@@ -11,12 +11,13 @@ from typing import Any
 from . import _core, reference, svp
 from .frontier import Frontier
 from .index import FlatIndex, HNSWIndex, knn_graph
-from .scoring import entropy, least_confidence, margin, most_uncertain
+from .scoring import bald, entropy, least_confidence, margin, most_uncertain
 from .seals import Seals, SessionInUseError
 
 __version__: str = _core.build_info()["version"]
 
 __all__ = [
+    "bald",
     "FlatIndex",
     "Frontier",
     "HNSWIndex",

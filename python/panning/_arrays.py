@@ -3,6 +3,23 @@
 The kernels take a pointer, a shape, strides in elements, a dtype code and (on the GPU) a device
 and a stream. Nothing here copies the input: CPU tensors are viewed as numpy arrays, GPU arrays are
 read through ``data_ptr()`` / ``__cuda_array_interface__`` and processed on their own stream.
+
+Dtype policy (the one rule for the whole package; ``tests/test_dtype_policy.py`` checks it for
+every entry point):
+
+* **Floating inputs are accepted as they are.** float32, float16, bfloat16 and float64 arrays
+  from numpy (memory-mapped too), torch and cupy are read in place, never cast behind the
+  caller's back. Python lists and other array-likes go through ``numpy.asarray`` first (a list of
+  floats becomes float64).
+* **The scoring kernels** (``entropy``, ``margin``, ``least_confidence``, ``most_uncertain``,
+  ``bald``) compute float64 inputs in float64 and return float64 scores; float32, float16 and
+  bfloat16 inputs are accumulated in float32 and return float32 scores.
+* **Indexes** (``HNSWIndex``, ``FlatIndex``, ``knn_graph``) store float32 or float16 and refuse
+  other dtypes with a TypeError naming the conversion to make (the storage type is a choice the
+  caller makes once).
+* **Integers, booleans, complex numbers and objects are refused everywhere** with a
+  ``TypeError``: they have no meaning as probabilities, logits or embeddings.
+* Non-native byte order is refused with a ``TypeError``.
 """
 
 from __future__ import annotations
@@ -17,8 +34,36 @@ import numpy as np
 DTYPE_FLOAT32 = 0
 DTYPE_FLOAT16 = 1
 DTYPE_BFLOAT16 = 2
+DTYPE_FLOAT64 = 3
 
 _SUPPORTED = "float32, float16 or bfloat16"
+_SUPPORTED_64 = "float64, float32, float16 or bfloat16"
+
+
+def check_float_dtype(dtype: Any, what: str) -> None:
+    """Raise the policy's TypeError unless ``dtype`` (numpy or torch) is a floating type."""
+    name = str(dtype)
+    kind = getattr(dtype, "kind", None)
+    if kind is None:  # torch dtype
+        is_float = bool(getattr(dtype, "is_floating_point", False))
+    else:
+        is_float = kind == "f" or getattr(dtype, "name", "") == "bfloat16"
+    if not is_float:
+        raise TypeError(
+            f"{what} has dtype {name}; expected a floating dtype ({_SUPPORTED_64}): "
+            "integers, booleans and complex numbers are refused"
+        )
+
+
+def as_float_array(x: Any, what: str) -> Any:
+    """``x`` as an array of its own floating dtype: torch tensors and numpy/cupy arrays as they
+    are, lists and other array-likes through ``numpy.asarray``. TypeError for non-float dtypes."""
+    if is_torch(x) or is_cupy(x) or isinstance(x, np.ndarray):
+        arr = x
+    else:
+        arr = np.asarray(x)
+    check_float_dtype(arr.dtype, what)
+    return arr
 
 
 @dataclass(frozen=True)
@@ -66,7 +111,7 @@ def as_int(value: Any, what: str) -> int:
         raise TypeError(f"{what} must be an integer, got {type(value).__name__}") from None
 
 
-def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
+def _numpy_dtype_code(dtype: np.dtype[Any], what: str, allow_float64: bool = False) -> int:
     if not dtype.isnative:
         raise TypeError(
             f"{what} has non-native byte order ({dtype.str}); "
@@ -78,6 +123,13 @@ def _numpy_dtype_code(dtype: np.dtype[Any], what: str) -> int:
         code = DTYPE_FLOAT16
     elif dtype.name == "bfloat16" and dtype.itemsize == 2:  # ml_dtypes.bfloat16
         code = DTYPE_BFLOAT16
+    elif dtype == np.float64 and allow_float64:
+        code = DTYPE_FLOAT64
+    elif allow_float64:
+        raise TypeError(
+            f"{what} has dtype {dtype}; expected a floating dtype ({_SUPPORTED_64}): "
+            "integers, booleans and complex numbers are refused"
+        )
     else:
         raise TypeError(
             f"{what} has dtype {dtype}; expected {_SUPPORTED} "
@@ -95,17 +147,20 @@ def _check_2d(shape: tuple[int, ...], what: str) -> None:
         raise ValueError(f"{what} has an empty class axis (shape {tuple(shape)})")
 
 
-def as_matrix(x: Any, what: str = "x") -> Matrix:
-    """Describe ``x`` for the kernels, or raise TypeError/ValueError naming the problem."""
+def as_matrix(x: Any, what: str = "x", *, allow_float64: bool = False) -> Matrix:
+    """Describe ``x`` for the kernels, or raise TypeError/ValueError naming the problem.
+
+    ``allow_float64`` is set by the kernels that read float64 natively (scoring); the others
+    (indexes, graph building) keep refusing it, as the dtype policy above says."""
     if is_torch(x):
-        return _torch_matrix(x, what)
+        return _torch_matrix(x, what, allow_float64)
     if is_cupy(x):
-        return _cupy_matrix(x, what)
+        return _cupy_matrix(x, what, allow_float64)
     if not isinstance(x, np.ndarray):
         if hasattr(x, "__cuda_array_interface__"):
             raise TypeError(f"{what}: GPU arrays are accepted as torch tensors or cupy arrays")
         x = np.asarray(x)
-    code = _numpy_dtype_code(x.dtype, what)
+    code = _numpy_dtype_code(x.dtype, what, allow_float64)
     _check_2d(x.shape, what)
     host = x.view(np.uint16) if code == DTYPE_BFLOAT16 else x
     itemsize = x.dtype.itemsize
@@ -125,7 +180,50 @@ def as_matrix(x: Any, what: str = "x") -> Matrix:
     )
 
 
-def _torch_matrix(t: Any, what: str) -> Matrix:
+@dataclass(frozen=True)
+class Samples:
+    """A 3-D ``[samples, rows, classes]`` input (BALD's Monte-Carlo samples) for the kernels:
+    ``first`` describes sample 0 (a 2-D Matrix), ``host`` the whole 3-D zero-copy numpy view on
+    the CPU."""
+
+    first: Matrix
+    samples: int
+    sample_stride: int  # in elements
+    host: np.ndarray | None
+
+
+def as_samples(x: Any, what: str = "probs") -> Samples:
+    """Describe a 3-D float array ``[samples, rows, classes]`` (float64 included) for the BALD
+    kernels, without a copy; TypeError/ValueError naming the problem."""
+    if not (is_torch(x) or is_cupy(x) or isinstance(x, np.ndarray)):
+        if hasattr(x, "__cuda_array_interface__"):
+            raise TypeError(f"{what}: GPU arrays are accepted as torch tensors or cupy arrays")
+        x = np.asarray(x)
+    shape = tuple(int(s) for s in x.shape)
+    if len(shape) != 3:
+        raise ValueError(f"{what} must be 3-D [samples, rows, classes]; got shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{what} holds no samples (shape {shape})")
+    first = as_matrix(x[0], what, allow_float64=True)
+    host = None
+    if is_torch(x):
+        sample_stride = int(x.stride(0))
+        if first.host is not None:
+            import torch
+
+            t = x.detach()
+            if t.is_conj() or t.is_neg():
+                t = t.resolve_conj().resolve_neg()
+            bf16 = first.dtype == DTYPE_BFLOAT16
+            host = t.view(torch.int16).numpy().view(np.uint16) if bf16 else t.numpy()
+    else:
+        sample_stride = int(x.strides[0]) // int(x.dtype.itemsize)
+        if first.host is not None:
+            host = x.view(np.uint16) if first.dtype == DTYPE_BFLOAT16 else x
+    return Samples(first, shape[0], sample_stride, host)
+
+
+def _torch_matrix(t: Any, what: str, allow_float64: bool = False) -> Matrix:
     import torch
 
     codes = {
@@ -133,7 +231,14 @@ def _torch_matrix(t: Any, what: str) -> Matrix:
         torch.float16: DTYPE_FLOAT16,
         torch.bfloat16: DTYPE_BFLOAT16,
     }
+    if allow_float64:
+        codes[torch.float64] = DTYPE_FLOAT64
     if t.dtype not in codes:
+        if allow_float64:
+            raise TypeError(
+                f"{what} has dtype {t.dtype}; expected a floating dtype ({_SUPPORTED_64}): "
+                "integers, booleans and complex numbers are refused"
+            )
         raise TypeError(
             f"{what} has dtype {t.dtype}; expected {_SUPPORTED} "
             "(convert explicitly, e.g. x.float())"
@@ -159,10 +264,10 @@ def _torch_matrix(t: Any, what: str) -> Matrix:
     return Matrix("torch", False, 0, code, rows, cols, rs, cs, host, 0, 0, t)
 
 
-def _cupy_matrix(a: Any, what: str) -> Matrix:
+def _cupy_matrix(a: Any, what: str, allow_float64: bool = False) -> Matrix:
     import cupy
 
-    code = _numpy_dtype_code(np.dtype(a.dtype), what)
+    code = _numpy_dtype_code(np.dtype(a.dtype), what, allow_float64)
     _check_2d(tuple(a.shape), what)
     itemsize = a.dtype.itemsize
     stream = cupy.cuda.get_current_stream().ptr
@@ -187,7 +292,12 @@ def empty_like_framework(m: Matrix, n: int, dtype: str) -> Any:
     if m.framework == "torch":
         import torch
 
-        tdt = {"float32": torch.float32, "int64": torch.int64, "uint8": torch.uint8}[dtype]
+        tdt = {
+            "float32": torch.float32,
+            "float64": torch.float64,
+            "int64": torch.int64,
+            "uint8": torch.uint8,
+        }[dtype]
         return torch.empty(n, dtype=tdt, device=m.source.device)
     if m.framework == "cupy":
         import cupy

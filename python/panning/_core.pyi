@@ -6,7 +6,15 @@ def build_info() -> dict[str, Any]: ...
 def set_simd_level(level: str) -> None: ...
 def score(x: np.ndarray, dtype: int, method: int, from_logits: bool, out: np.ndarray) -> None: ...
 def most_uncertain(
-    x: np.ndarray, dtype: int, method: int, from_logits: bool, k: int, out: np.ndarray
+    x: np.ndarray,
+    dtype: int,
+    method: int,
+    from_logits: bool,
+    k: int,
+    out: np.ndarray,
+    out_scores: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
 ) -> int: ...
 def score_cuda(
     data: int,
@@ -21,6 +29,48 @@ def score_cuda(
     device: int,
     stream: int,
 ) -> None: ...
+def bald(x: np.ndarray, dtype: int, out: np.ndarray) -> None: ...
+def bald_top_k(
+    x: np.ndarray,
+    dtype: int,
+    k: int,
+    out: np.ndarray,
+    out_scores: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+    exclude: np.ndarray | None = None,
+) -> int: ...
+def bald_cuda(
+    data: int,
+    samples: int,
+    rows: int,
+    cols: int,
+    sample_stride: int,
+    row_stride: int,
+    col_stride: int,
+    dtype: int,
+    out: int,
+    device: int,
+    stream: int,
+) -> None: ...
+def bald_top_k_cuda(
+    data: int,
+    samples: int,
+    rows: int,
+    cols: int,
+    sample_stride: int,
+    row_stride: int,
+    col_stride: int,
+    dtype: int,
+    k: int,
+    out: int,
+    out_scores: int,
+    candidates: int,
+    num_candidates: int,
+    workspace: int,
+    workspace_bytes: int,
+    device: int,
+    stream: int,
+) -> int: ...
 def most_uncertain_cuda_workspace_bytes(rows: int, k: int) -> int: ...
 def most_uncertain_cuda(
     data: int,
@@ -33,6 +83,9 @@ def most_uncertain_cuda(
     from_logits: bool,
     k: int,
     out: int,
+    out_scores: int,
+    candidates: int,
+    num_candidates: int,
     workspace: int,
     workspace_bytes: int,
     device: int,

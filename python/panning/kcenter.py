@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import as_int, is_cupy, is_torch
+from ._arrays import as_int, check_float_dtype, is_cupy, is_torch
 
 __all__ = ["greedy_k_centers"]
 
@@ -46,8 +46,10 @@ def greedy_k_centers(
     Parameters
     ----------
     features : array [N, d]
-        A numpy array (a memory map too), a torch tensor (CPU or CUDA) or a cupy array. float32
-        and float64 are used as they are; other dtypes are converted to float32 once.
+        A numpy array (a memory map too), a torch tensor (CPU or CUDA), a cupy array or a
+        nested list. float32 and float64 are used as they are; float16 and bfloat16 are
+        converted to float32 once; integer, boolean and complex features are refused with a
+        TypeError (the package's dtype policy, ``panning._arrays``).
     budget : int
         How many rows to pick, ``0 <= budget <= number of candidates``.
     initial_centers : array of int, optional
@@ -80,6 +82,9 @@ def greedy_k_centers(
     tile = as_int(tile, "tile")
     if tile <= 0:
         raise ValueError(f"tile must be positive, got {tile}")
+    if not hasattr(features, "shape"):
+        features = np.asarray(features)
+    check_float_dtype(features.dtype, "features")  # the package's dtype policy
     shape = tuple(features.shape)
     if len(shape) != 2:
         raise ValueError(f"features must be 2-D [rows, dims], got shape {shape}")

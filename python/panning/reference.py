@@ -12,6 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "badge_select",
+    "bald",
     "entropy",
     "expand_frontier",
     "hnsw_level_links",
@@ -37,7 +39,8 @@ def _as_float64(x: npt.ArrayLike) -> np.ndarray:
 
 
 def _invalid_probs(p: np.ndarray) -> np.ndarray:
-    valid: np.ndarray = np.all(p >= 0, axis=1)  # NaN compares False
+    """Rows holding a NaN, a negative or an infinite probability."""
+    valid: np.ndarray = np.all((p >= 0) & (p < np.inf), axis=1)  # NaN compares False
     return ~valid
 
 
@@ -59,7 +62,8 @@ def entropy(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
         invalid, _, s, e = _softmax_parts(a)
         p = e / s[:, None]
     else:
-        invalid, p = _invalid_probs(a), np.where(np.isnan(a), 0.0, a)
+        invalid = _invalid_probs(a)
+        p = np.where(invalid[:, None], 0.0, a)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     h = np.maximum(-terms.sum(axis=1), 0.0)
@@ -80,7 +84,8 @@ def margin(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
         invalid, _, s, e = _softmax_parts(a)
         p = e / s[:, None]
     else:
-        invalid, p = _invalid_probs(a), np.where(np.isnan(a), 0.0, a)
+        invalid = _invalid_probs(a)
+        p = np.where(invalid[:, None], 0.0, a)
     first, second = _top2(p)
     return np.where(invalid, np.nan, first - np.maximum(second, 0.0))
 
@@ -92,14 +97,54 @@ def least_confidence(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarr
         invalid, _, s, _ = _softmax_parts(a)
         top = 1.0 / s
     else:
-        invalid, top = _invalid_probs(a), np.where(np.isnan(a), 0.0, a).max(axis=1)
+        invalid = _invalid_probs(a)
+        top = np.where(invalid[:, None], 0.0, a).max(axis=1)
     return np.where(invalid, np.nan, 1.0 - top)
+
+
+def bald(probs: npt.ArrayLike) -> np.ndarray:
+    """H(mean_s p_s) - mean_s H(p_s) per row of ``probs [samples, rows, classes]`` (nats,
+    clamped at 0); NaN where any sample's row is invalid."""
+    a = np.asarray(probs)
+    if a.dtype.name == "bfloat16":
+        a = a.astype(np.float32)
+    a = a.astype(np.float64)
+    if a.ndim != 3 or a.shape[0] == 0:
+        raise ValueError(f"expected [samples, rows, classes] with samples > 0, got {a.shape}")
+    s, n, c = a.shape
+    flat = a.reshape(s * n, c)
+    per_sample = entropy(flat).reshape(s, n)
+    invalid = np.isnan(per_sample).any(axis=0)
+    mean = np.where(invalid[:, None], 1.0 / c, a.mean(axis=0))
+    mi = np.maximum(entropy(mean) - per_sample.mean(axis=0), 0.0)
+    return np.where(invalid, np.nan, mi)
+
+
+def badge_select(probs: npt.ArrayLike, features: npt.ArrayLike, n: int, *, seed: int = 0) -> Any:
+    """BADGE's k-means++ seeding with the gradient embeddings materialised ([N, C*d]) and
+    explicit squared distances: the twin of :func:`panning.badge.badge_select`."""
+    p = np.asarray(probs, dtype=np.float64)
+    h = np.asarray(features, dtype=np.float64)
+    a = p.copy()
+    a[np.arange(p.shape[0]), p.argmax(axis=1)] -= 1.0
+    g = (a[:, :, None] * h[:, None, :]).reshape(p.shape[0], -1)
+    rng = np.random.default_rng(seed)
+    chosen = [int(np.argmax((g * g).sum(1)))]
+    min_d2 = np.full(p.shape[0], np.inf)
+    for _ in range(1, n):
+        d2 = ((g - g[chosen[-1]]) ** 2).sum(1)
+        min_d2 = np.minimum(min_d2, d2)
+        min_d2[chosen] = 0.0
+        nxt = int(np.searchsorted(np.cumsum(min_d2), rng.random() * min_d2.sum(), side="right"))
+        chosen.append(min(nxt, p.shape[0] - 1))
+    return np.asarray(chosen, dtype=np.int64)
 
 
 _FUNCS: dict[str, Any] = {
     "entropy": entropy,
     "margin": margin,
     "least_confidence": least_confidence,
+    "bald": lambda x, from_logits=False: bald(x),
 }
 
 
@@ -109,18 +154,42 @@ def uncertainty_key(scores: np.ndarray, method: str) -> np.ndarray:
 
 
 def most_uncertain(
-    x: npt.ArrayLike, k: int, *, method: str = "entropy", from_logits: bool = False
-) -> np.ndarray:
-    """The k most uncertain rows, most uncertain first, ties by lower row index (full sort)."""
+    x: npt.ArrayLike,
+    k: int,
+    *,
+    method: str = "entropy",
+    from_logits: bool = False,
+    candidates: npt.ArrayLike | None = None,
+    exclude: npt.ArrayLike | None = None,
+    return_scores: bool = False,
+) -> Any:
+    """The k most uncertain eligible rows, most uncertain first, ties by lower row index (full
+    sort); with ``return_scores`` also their scores in the kernel's convention."""
     scores = _FUNCS[method](x, from_logits=from_logits)
-    bad = np.flatnonzero(np.isnan(scores))
+    n = scores.shape[0]
+    eligible = np.ones(n, dtype=bool)
+    if candidates is not None:
+        cand = np.asarray(candidates, dtype=np.int64).reshape(-1)
+        if cand.size and (cand.min() < 0 or cand.max() >= n):
+            raise ValueError("candidate id out of range")
+        if np.unique(cand).size != cand.size:
+            raise ValueError("candidate ids repeat")
+        eligible[:] = False
+        eligible[cand] = True
+    if exclude is not None:
+        excl = np.asarray(exclude, dtype=np.int64).reshape(-1)
+        if excl.size and (excl.min() < 0 or excl.max() >= n):
+            raise ValueError("exclude id out of range")
+        eligible[excl] = False
+    bad = np.flatnonzero(np.isnan(scores) & eligible)
     if bad.size:
         raise ValueError(f"row {bad[0]} is invalid")
-    if not 0 <= k <= scores.shape[0]:
+    rows = np.flatnonzero(eligible)
+    if not 0 <= k <= rows.shape[0]:
         raise ValueError("k out of range")
-    key = uncertainty_key(scores, method)
-    order = np.lexsort((np.arange(key.shape[0]), -key))
-    return order[:k].astype(np.int64)
+    key = uncertainty_key(scores[rows], method)
+    order = rows[np.lexsort((rows, -key))][:k].astype(np.int64)
+    return (order, scores[order]) if return_scores else order
 
 
 # ---- exact nearest neighbours -------------------------------------------------------------------

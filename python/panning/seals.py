@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._arrays import check_float_dtype
 from ._session_store import SessionInUseError, SessionStore
 from .models import LogisticRegression
 from .neighbors import (
@@ -48,7 +49,13 @@ from .neighbors import (
     load_or_build_graph,
     rows_as_float32,
 )
-from .strategies import InformationDensity, SelectionContext, Strategy, get_strategy
+from .strategies import (
+    InformationDensity,
+    SelectionContext,
+    Strategy,
+    canonical_name,
+    get_strategy,
+)
 
 __all__ = [
     "DEFAULT_EXPAND",
@@ -192,8 +199,10 @@ class Seals:
         Which newly labeled items add their neighbours to the pool (default ``"positives"``;
         multi-class sessions, ``positive_label=None``, need ``"all"``).
     strategy : str or Strategy
-        ``"max_entropy"`` (default), ``"margin"``, ``"least_confidence"``,
-        ``"most_likely_positive"``, ``"information_density"``, ``"random"``, or your own object.
+        ``"entropy"`` (default), ``"margin"``, ``"least_confidence"``,
+        ``"most_likely_positive"``, ``"information_density"``, ``"kcenters"`` (labeled items
+        are the initial centers), ``"random"``, any alias of :data:`panning.strategies.ALIASES`
+        (``"max_entropy"``, ``"breaking_ties"``, ...), or your own object.
         By name, information density uses kNN-graph density with ``candidates="knn"`` and the
         global density over all unlabeled items (exact, linear form) with ``candidates="all"``.
     model : object with fit / predict_proba, optional
@@ -247,7 +256,7 @@ class Seals:
         max_k: int | None = None,
         min_pool: int = 100,
         expand: Literal["positives", "all"] = DEFAULT_EXPAND,
-        strategy: str | Strategy = "max_entropy",
+        strategy: str | Strategy = "entropy",
         model: Any = None,
         candidates: Candidates = "knn",
         positive_label: int | None = 1,
@@ -297,6 +306,7 @@ class Seals:
         metric: str,
         progress: bool,
     ) -> None:
+        check_float_dtype(embeddings.dtype, "embeddings")  # the package's dtype policy
         shape = tuple(int(s) for s in embeddings.shape)
         if len(shape) != 2 or shape[0] == 0:
             raise ValueError(f"embeddings must be a non-empty 2-D [rows, dim] array; got {shape}")
@@ -324,6 +334,8 @@ class Seals:
         self.seed = int(seed)
         self.metric = metric
         self.progress = progress
+        if isinstance(strategy, str):
+            strategy = canonical_name(strategy)  # aliases: max_entropy, breaking_ties, ...
         if strategy == "information_density" and candidates == "all":
             # the full-scan baseline's density is the paper's global one (exact linear form)
             strategy = InformationDensity(scope="global", quadratic=False)
@@ -560,7 +572,7 @@ class Seals:
         out = []
         for s in range(0, ids.shape[0], 65536):  # bounded memory on full scans
             p = self.model.predict_proba(self._rows(ids[s : s + 65536]))
-            out.append(np.asarray(p, dtype=np.float32))  # the kernels take float32, not float64
+            out.append(np.asarray(p))  # float64 too: the kernels read it natively
         if not out:
             return np.empty((0, max(self._fit_classes.shape[0], 1)), dtype=np.float32)
         return np.concatenate(out)
@@ -599,6 +611,8 @@ class Seals:
         take = min(n, cands.shape[0])
         ran = take > 0 and self._fit_classes.shape[0] >= 2
         if ran:
+            lab_ids, lab_labels = self.labeled
+            order = np.argsort(lab_ids, kind="stable")
             ctx = SelectionContext(
                 proba=self._proba,
                 rows=self._rows,
@@ -607,6 +621,11 @@ class Seals:
                 rng=rng,
                 positive_column=self._positive_column(),
                 cache=self._strategy_cache,
+                model=self.model,
+                labeled_ids=lab_ids[order],
+                labels=lab_labels[order],
+                seed=self.seed,
+                chunk_rows=1 << 20,
             )
             chosen = np.asarray(self.strategy.select(cands, take, ctx), dtype=np.int64)
             scoring = ctx.scoring_seconds

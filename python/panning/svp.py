@@ -39,6 +39,9 @@ from .forgetting import ForgettingCounter
 from .kcenter import greedy_k_centers
 from .models import as_numpy
 from .scoring import _top_k
+from .strategies import STRATEGIES as _SHARED_STRATEGIES
+from .strategies import InformationDensity, SelectionContext, canonical_name, get_strategy
+from .strategies import Strategy as StrategyProtocol
 
 __all__ = [
     "ActiveLearningResult",
@@ -46,6 +49,7 @@ __all__ = [
     "RoundRecord",
     "STRATEGIES",
     "Strategy",
+    "StrategyName",
     "accuracy",
     "active_learning",
     "coreset",
@@ -53,15 +57,23 @@ __all__ = [
     "uncertainty_scores",
 ]
 
-Strategy = Literal["least_confidence", "entropy", "margin", "kcenters", "forgetting", "random"]
-STRATEGIES: tuple[str, ...] = (
+StrategyName = Literal[
     "least_confidence",
     "entropy",
     "margin",
     "kcenters",
     "forgetting",
     "random",
-)
+    "information_density",
+    "most_likely_positive",
+    "bald",
+    "badge",
+]
+# A strategy name (or alias, see panning.strategies.ALIASES) or any object following the one
+# panning.strategies.Strategy protocol, the same ones Seals runs.
+Strategy = Union[str, StrategyProtocol]
+# every built-in strategy (names of panning.strategies.STRATEGIES; aliases accepted too)
+STRATEGIES: tuple[str, ...] = tuple(_SHARED_STRATEGIES)
 _UNCERTAINTY = ("least_confidence", "entropy", "margin")
 EvaluateAt = Union[Literal["final", "all", "none"], Sequence[int]]
 
@@ -290,18 +302,6 @@ def accuracy(model: Any, x: Any, y: Any) -> float:
 # ---- scoring and ranking ------------------------------------------------------------------------
 
 
-def _kernel_input(p: Any) -> Any:
-    """Probabilities in a dtype panning's kernels take (they refuse float64 on purpose)."""
-    if _is_torch_tensor(p):
-        import torch
-
-        return p.float() if p.dtype == torch.float64 else p
-    if type(p).__module__.startswith("cupy"):
-        return p.astype("float32") if p.dtype == np.float64 else p
-    a = np.asarray(p)
-    return a if a.dtype in (np.float32, np.float16) else a.astype(np.float32)
-
-
 def uncertainty_scores(
     model: Any,
     x: Any,
@@ -309,8 +309,9 @@ def uncertainty_scores(
     *,
     chunk_rows: int = _DEFAULT_CHUNK,
 ) -> np.ndarray:
-    """A fitted model's uncertainty score for every row of ``x`` (float32 numpy, larger = more
-    uncertain; margin is returned negated so that the direction is the same for all methods).
+    """A fitted model's uncertainty *utility* for every row of ``x`` (float64 numpy; larger = more
+    uncertain = picked first, so margin is returned negated: the sign convention of every
+    strategy, see :mod:`panning.strategies`; the kernels' own scores keep margin as p1 - p2).
 
     Probabilities come from ``model.predict_proba`` in chunks of ``chunk_rows`` and are scored by
     panning's native kernels on their own device.
@@ -327,20 +328,24 @@ def uncertainty_scores(
     """
     from . import scoring
 
-    if method not in _UNCERTAINTY:
+    name = canonical_name(method)
+    if name not in _UNCERTAINTY:
         raise ValueError(f"unknown method {method!r}; expected one of {_UNCERTAINTY}")
+    method = name  # type: ignore[assignment]
     n = _pool_size(x)
-    out = np.empty(n, dtype=np.float32)
+    out = np.empty(n, dtype=np.float64)
     ids = np.arange(n)
     for s in range(0, n, chunk_rows):
         part = (
             x[s : s + chunk_rows] if not _is_torch_dataset(x) else _take(x, ids[s : s + chunk_rows])
         )
-        proba = _kernel_input(model.predict_proba(part))
+        proba = model.predict_proba(part)  # float64 too: the kernels read it natively
         out[s : s + chunk_rows] = as_numpy(getattr(scoring, method)(proba))
     if np.isnan(out).any():
         bad = int(np.flatnonzero(np.isnan(out))[0])
-        raise ValueError(f"the model's probabilities for row {bad} are invalid (NaN/negative)")
+        raise ValueError(
+            f"the model's probabilities for row {bad} are invalid (NaN, negative or infinite)"
+        )
     return -out if method == "margin" else out
 
 
@@ -357,65 +362,68 @@ def _select(
     model: Any,
     x: Any,
     k: int,
-    strategy: str,
+    strategy: Any,
     candidates: np.ndarray,
     labeled: np.ndarray,
     rng: np.random.Generator,
     chunk_rows: int,
     seed: int,
+    labels: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, float]:
-    """(chosen pool ids in rank order, inference seconds, ranking seconds)."""
-    from .scoring import most_uncertain
+    """(chosen pool ids in rank order, inference seconds, ranking seconds): runs ``strategy``
+    (a name, an alias or a :class:`panning.strategies.Strategy`) through the shared protocol."""
+    strat = get_strategy(strategy)
+    if isinstance(strategy, str) and strat.name == "information_density":
+        # no kNN graph in SVP: the density over every unlabeled row (exact linear form), as
+        # Seals' full-scan baseline uses it
+        strat = InformationDensity(scope="global", quadratic=False)
+    feats: list[Any] = []
 
-    if strategy == "random":
-        t0 = time.perf_counter()
-        chosen = rng.choice(candidates, size=k, replace=False).astype(np.int64)
-        return chosen, 0.0, time.perf_counter() - t0
-    if strategy == "kcenters":
-        t0 = time.perf_counter()
-        feats = _features(model, x)
-        t1 = time.perf_counter()
-        chosen = greedy_k_centers(
-            feats, k, initial_centers=labeled, candidates=candidates, seed=seed
-        )
-        return chosen, t1 - t0, time.perf_counter() - t1
-    if strategy not in _UNCERTAINTY:
-        raise ValueError(f"strategy {strategy!r} cannot select here")
-    if candidates.size <= chunk_rows:
-        t0 = time.perf_counter()
-        proba = _kernel_input(model.predict_proba(_take(x, candidates)))
-        t1 = time.perf_counter()
-        # One fused native score + top-k; ties go to the lower row, i.e. the lower pool id since
-        # candidates are ascending.
-        method: Any = strategy
-        local = as_numpy(most_uncertain(proba, k, method=method)).astype(np.int64)
-        return candidates[local], t1 - t0, time.perf_counter() - t1
-    from . import scoring
+    def features(ids: np.ndarray) -> Any:
+        if not feats:  # the model's embedding of the whole pool, once per selection
+            feats.append(_features(model, x))
+        return _take(feats[0], ids)
 
-    keys = np.empty(candidates.size, dtype=np.float32)
-    inference = ranking = 0.0
-    for s in range(0, candidates.size, chunk_rows):
-        t0 = time.perf_counter()
-        proba = _kernel_input(model.predict_proba(_take(x, candidates[s : s + chunk_rows])))
-        t1 = time.perf_counter()
-        keys[s : s + chunk_rows] = as_numpy(getattr(scoring, strategy)(proba))
-        ranking += time.perf_counter() - t1
-        inference += t1 - t0
+    def rows(ids: np.ndarray) -> np.ndarray:
+        return np.asarray(as_numpy(_take(x, ids)))
+
+    ctx = SelectionContext(
+        proba=lambda ids: model.predict_proba(_take(x, ids)),
+        rows=rows,
+        neighbors=None,
+        unlabeled=lambda: candidates,
+        rng=rng,
+        positive_column=_positive_column(model),
+        cache={},
+        model=model,
+        labeled_ids=labeled,
+        labels=None if labels is None else labels[labeled],
+        features=features,
+        seed=seed,
+        chunk_rows=chunk_rows,
+    )
     t0 = time.perf_counter()
-    if np.isnan(keys).any():
-        bad = int(candidates[np.flatnonzero(np.isnan(keys))[0]])
-        raise ValueError(
-            f"row {bad} is invalid (NaN or a negative probability) and cannot be ranked"
-        )
-    if strategy == "margin":
-        keys = -keys
-    chosen = candidates[_top_k(keys, k)]
-    return chosen, inference, ranking + time.perf_counter() - t0
+    chosen = np.asarray(strat.select(candidates, k, ctx), dtype=np.int64)
+    total = time.perf_counter() - t0
+    if chosen.shape != (k,) or not np.isin(chosen, candidates).all():
+        raise RuntimeError(f"strategy {strat!r} returned ids outside the {k} expected candidates")
+    return chosen, ctx.scoring_seconds, total - ctx.scoring_seconds
 
 
-def _check_strategy(strategy: str, allowed: Sequence[str]) -> None:
-    if strategy not in allowed:
-        raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(allowed)}")
+def _positive_column(model: Any) -> int | None:
+    """Column of class 1 (binary tasks) for most_likely_positive, when the model knows it."""
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return None
+    hits = np.flatnonzero(np.asarray(as_numpy(classes)) == 1)
+    return int(hits[0]) if hits.size else None
+
+
+def _strategy_name(strategy: Any) -> str:
+    if isinstance(strategy, str):
+        return canonical_name(strategy)
+    get_strategy(strategy)  # TypeError for objects without select
+    return str(getattr(strategy, "name", type(strategy).__name__))
 
 
 def select(
@@ -451,7 +459,9 @@ def select(
     >>> sorted(select(m, x, 2, labeled=[0, 3]).tolist())
     [1, 2]
     """
-    _check_strategy(strategy, ("least_confidence", "entropy", "margin", "kcenters", "random"))
+    name = _strategy_name(strategy)
+    if name == "forgetting":
+        raise ValueError("forgetting ranks a training set by its training history: use coreset")
     n = _pool_size(x)
     k = as_int(k, "k")
     lab = np.unique(np.asarray([] if labeled is None else labeled, dtype=np.int64))
@@ -552,8 +562,10 @@ def active_learning(
     >>> [r.labeled for r in run.rounds], len(set(run.labeled.tolist()))
     ([20, 60, 100], 100)
     """
-    _check_strategy(strategy, ("least_confidence", "entropy", "margin", "kcenters", "random"))
-    _check_model(proxy, "proxy", need_proba=strategy != "random")
+    name = _strategy_name(strategy)
+    if name == "forgetting":
+        raise ValueError("forgetting ranks a training set by its training history: use coreset")
+    _check_model(proxy, "proxy", need_proba=name not in ("random", "kcenters"))
     if target is not None:
         _check_model(target, "target", need_proba=False)
     n = _pool_size(x)
@@ -591,7 +603,7 @@ def active_learning(
     labeled_mask = np.zeros(n, dtype=bool)
     labeled_mask[start] = True
     order = [start]
-    result = ActiveLearningResult(strategy=strategy, labeled=start, initial_size=start.size)
+    result = ActiveLearningResult(strategy=name, labeled=start, initial_size=start.size)
     record = RoundRecord(labeled=start.size, added=start.size)
     last_target = None
     if start.size in eval_sizes:
@@ -605,12 +617,12 @@ def active_learning(
         k = size - labeled_ids.size
         record = RoundRecord(labeled=size, added=k)
         model = _fresh(proxy)
-        if strategy != "random":
+        if name != "random":
             t0 = time.perf_counter()
             _fit(model, _take(x, labeled_ids), labels[labeled_ids])
             record.proxy_train_s = time.perf_counter() - t0
         chosen, record.inference_s, record.ranking_s = _select(
-            model, x, k, strategy, candidates, labeled_ids, rng, chunk_rows, seed
+            model, x, k, strategy, candidates, labeled_ids, rng, chunk_rows, seed, labels
         )
         labeled_mask[chosen] = True
         order.append(chosen)
@@ -672,8 +684,8 @@ def coreset(
     >>> res.kept.size
     150
     """
-    _check_strategy(strategy, STRATEGIES)
-    _check_model(proxy, "proxy", need_proba=strategy in _UNCERTAINTY)
+    name = _strategy_name(strategy)
+    _check_model(proxy, "proxy", need_proba=name in _UNCERTAINTY)
     if target is not None:
         _check_model(target, "target", need_proba=False)
         if x_test is None or y_test is None:
@@ -694,9 +706,9 @@ def coreset(
         raise ValueError(f"keep={n_keep} is out of range for a pool of {n} rows")
     rng = np.random.default_rng(seed)
     model = _fresh(proxy)
-    counter = ForgettingCounter(n) if strategy == "forgetting" else None
+    counter = ForgettingCounter(n) if name == "forgetting" else None
     proxy_train_s = 0.0
-    if strategy != "random":
+    if name != "random":
         t0 = time.perf_counter()
         _fit(model, x, labels, counter)
         proxy_train_s = time.perf_counter() - t0
@@ -717,23 +729,29 @@ def coreset(
             order = np.lexsort((np.arange(n), -scores))
         kept = order[:n_keep].astype(np.int64)
         ranking_s = time.perf_counter() - t0
-    elif strategy in _UNCERTAINTY:
-        scores = uncertainty_scores(model, x, strategy, chunk_rows=chunk_rows)  # type: ignore[arg-type]
+    elif name in _UNCERTAINTY:
+        scores = uncertainty_scores(model, x, name, chunk_rows=chunk_rows)  # type: ignore[arg-type]
         t1 = time.perf_counter()
         kept = _top_k(scores, n_keep)
         inference_s = t1 - t0  # probabilities + native scoring
         ranking_s = time.perf_counter() - t1
-    elif strategy == "kcenters":
+    elif name == "kcenters":
         feats = _features(model, x)
         t1 = time.perf_counter()
         kept = greedy_k_centers(feats, n_keep, seed=seed)
         inference_s = t1 - t0
         ranking_s = time.perf_counter() - t1
+    elif name != "random" or not isinstance(strategy, str):
+        # any other strategy of the shared protocol ranks the whole pool, nothing labeled
+        empty = np.empty(0, dtype=np.int64)
+        kept, inference_s, ranking_s = _select(
+            model, x, n_keep, strategy, np.arange(n), empty, rng, chunk_rows, seed, labels
+        )
     else:
         kept = rng.choice(n, size=n_keep, replace=False).astype(np.int64)
         ranking_s = time.perf_counter() - t0
     result = CoresetResult(
-        strategy=strategy,
+        strategy=name,
         kept=kept,
         pool_size=n,
         proxy_train_s=proxy_train_s,

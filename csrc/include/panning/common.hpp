@@ -23,10 +23,11 @@
 namespace panning {
 
 // Element types accepted at the boundary; the Python layer maps framework dtypes onto these once.
-enum class DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
+// Only the scoring kernels take kFloat64 (scikit-learn's predict_proba); the indexes refuse it.
+enum class DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2, kFloat64 = 3 };
 
 inline std::size_t dtype_size(DType t) {
-  return t == DType::kFloat32 ? 4 : 2;
+  return t == DType::kFloat64 ? 8 : t == DType::kFloat32 ? 4 : 2;
 }
 
 // A read-only 2-D view [rows, cols] with strides counted in elements (may be negative or zero

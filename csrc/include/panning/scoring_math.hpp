@@ -10,8 +10,11 @@
 // T = sum exp(z - m) (z - m) we have H = log S - T / S, p_(1) = 1 / S and
 // p_(1) - p_(2) = (1 - exp(z_(2) - z_(1))) / S. All exponent arguments are <= 0, so nothing
 // overflows for logits of any magnitude.
-// A row is invalid (scores NaN) if it holds a NaN or a negative probability; logits are invalid if
-// one is NaN or +inf, or if every logit is -inf.
+// A row is invalid (scores NaN) if it holds a NaN, a negative or an infinite probability; logits
+// are invalid if one is NaN or +inf, or if every logit is -inf.
+//
+// Every function exists for float (float32/float16/bfloat16 inputs, accumulated in float32) and
+// for double (float64 inputs, computed and returned in float64, as scikit-learn hands them in).
 #pragma once
 
 #include <cstdint>
@@ -46,6 +49,26 @@ PANNING_HD float bits_float(std::int32_t i) {
   return __int_as_float(i);
 #else
   float x;
+  std::memcpy(&x, &i, sizeof x);
+  return x;
+#endif
+}
+
+PANNING_HD std::int64_t double_bits(double x) {
+#if defined(__CUDA_ARCH__)
+  return __double_as_longlong(x);
+#else
+  std::int64_t i;
+  std::memcpy(&i, &x, sizeof i);
+  return i;
+#endif
+}
+
+PANNING_HD double bits_double(std::int64_t i) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(i);
+#else
+  double x;
   std::memcpy(&x, &i, sizeof x);
   return x;
 #endif
@@ -127,6 +150,64 @@ PANNING_HD float log_positive(float x) {
   return m + y + e * 0.693359375f;
 }
 
+// float64 twins of exp_nonpositive / log_positive, in the same select-only style so that the
+// float64 row loops vectorise too (4 AVX2 or 8 AVX-512 lanes).
+constexpr double kExpFloorDouble = -708.0;  // exp(-708) ~ 3e-308, still a normal double
+
+// exp(x) for x in [kExpFloorDouble, 0]: n = round(x / ln 2) by the 1.5 * 2^52 trick, whose bits
+// also hold n (no float -> int64 conversion, which AVX2 lacks), r = x - n ln 2 in two parts
+// (Cody-Waite), |r| <= ln 2 / 2, and a degree-12 Taylor polynomial (truncation < 2e-16).
+PANNING_HD double exp_nonpositive(double x) {
+  constexpr double kRound = 6755399441055744.0;  // 1.5 * 2^52
+  const double t = x * 1.4426950408889634074 + kRound;
+  const double fx = t - kRound;
+  const std::int64_t n = double_bits(t) - double_bits(kRound);
+  double r = x - fx * 6.93147180369123816490e-01;
+  r = r - fx * 1.90821492927058770002e-10;
+  double y = 1.0 / 479001600.0;
+  y = y * r + 1.0 / 39916800.0;
+  y = y * r + 1.0 / 3628800.0;
+  y = y * r + 1.0 / 362880.0;
+  y = y * r + 1.0 / 40320.0;
+  y = y * r + 1.0 / 5040.0;
+  y = y * r + 1.0 / 720.0;
+  y = y * r + 1.0 / 120.0;
+  y = y * r + 1.0 / 24.0;
+  y = y * r + 1.0 / 6.0;
+  y = y * r + 0.5;
+  y = y * r + 1.0;
+  y = y * r + 1.0;
+  return y * bits_double((n + 1023) << 52);
+}
+
+// log(x) for normal positive x: x = 2^e m with m in [sqrt(1/2), sqrt(2)), then
+// log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716, by its odd series to s^21
+// (truncation < 1e-17). The exponent is turned into a double by the 2^52 trick for the same
+// reason as in exp_nonpositive.
+PANNING_HD double log_positive(double x) {
+  const std::int64_t bits = double_bits(x);
+  const double e_biased =
+      bits_double(0x4330000000000000LL | ((bits >> 52) & 0x7ff)) - 4503599627370496.0;
+  double m = bits_double((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);  // [1, 2)
+  const bool big = m > 1.41421356237309504880;
+  m = big ? m * 0.5 : m;
+  const double e = (big ? e_biased + 1.0 : e_biased) - 1023.0;
+  const double s = (m - 1.0) / (m + 1.0);
+  const double s2 = s * s;
+  double y = 1.0 / 21.0;
+  y = y * s2 + 1.0 / 19.0;
+  y = y * s2 + 1.0 / 17.0;
+  y = y * s2 + 1.0 / 15.0;
+  y = y * s2 + 1.0 / 13.0;
+  y = y * s2 + 1.0 / 11.0;
+  y = y * s2 + 1.0 / 9.0;
+  y = y * s2 + 1.0 / 7.0;
+  y = y * s2 + 1.0 / 5.0;
+  y = y * s2 + 1.0 / 3.0;
+  y = y * s2 + 1.0;
+  return e * 0.693147180559945309417 + 2.0 * s * y;
+}
+
 PANNING_HD float score_exp(float x) {
 #if defined(__CUDA_ARCH__)
   return __expf(x);  // ex2.approx: a few ulp for x <= 0, well inside the tested tolerance
@@ -143,6 +224,22 @@ PANNING_HD float score_log(float x) {
 #endif
 }
 
+PANNING_HD double score_exp(double x) {
+#if defined(__CUDA_ARCH__)
+  return exp(x);
+#else
+  return exp_nonpositive(x < kExpFloorDouble ? kExpFloorDouble : x);
+#endif
+}
+
+PANNING_HD double score_log(double x) {
+#if defined(__CUDA_ARCH__)
+  return log(x);
+#else
+  return log_positive(x);
+#endif
+}
+
 PANNING_HD float quiet_nan() {
   return bits_float(0x7fc00000);
 }
@@ -153,108 +250,158 @@ PANNING_HD float neg_inf() {
   return bits_float(static_cast<std::int32_t>(0xff800000u));
 }
 constexpr float kFloatMin = 1.17549435e-38f;  // smallest normal float
+constexpr float kFloatMax = 3.40282347e+38f;
+constexpr double kDoubleMin = 2.2250738585072014e-308;
+constexpr double kDoubleMax = 1.7976931348623157e+308;
+
+// Special values and limits per accumulator type, for the code templated on it.
+template <class T>
+struct Real;
+
+template <>
+struct Real<float> {
+  static PANNING_HD float nan() { return quiet_nan(); }
+  static PANNING_HD float inf() { return pos_inf(); }
+  static PANNING_HD float lowest() { return neg_inf(); }
+  static constexpr float kMinNormal = kFloatMin;
+  static constexpr float kMaxFinite = kFloatMax;
+  static constexpr float kExpFloor = panning::kExpFloor;
+};
+
+template <>
+struct Real<double> {
+  static PANNING_HD double nan() { return bits_double(0x7ff8000000000000LL); }
+  static PANNING_HD double inf() { return bits_double(0x7ff0000000000000LL); }
+  static PANNING_HD double lowest() {
+    return bits_double(static_cast<std::int64_t>(0xfff0000000000000ULL));
+  }
+  static constexpr double kMinNormal = kDoubleMin;
+  static constexpr double kMaxFinite = kDoubleMax;
+  static constexpr double kExpFloor = kExpFloorDouble;
+};
 
 // ---- per-element terms --------------------------------------------------------------------------
 
-// p log p with 0 log 0 = 0; subnormal p contribute < 1e-36 and are dropped.
-PANNING_HD float plogp(float p) {
-  return p >= kFloatMin ? p * score_log(p) : 0.0f;
+// p log p with 0 log 0 = 0; subnormal p contribute < 1e-36 (1e-305 in float64) and are dropped.
+template <class T>
+PANNING_HD T plogp(T p) {
+  return p >= Real<T>::kMinNormal ? p * score_log(p) : T(0);
 }
 
-// 1 where a probability is unusable (NaN or negative).
-PANNING_HD int prob_invalid(float p) {
-  return !(p >= 0.0f);
+// 1 where a probability is unusable (NaN, negative or +inf). Two comparisons joined by a bitwise
+// or, so the loops that call it stay branch-free.
+template <class T>
+PANNING_HD int prob_invalid(T p) {
+  return !(p >= T(0)) | !(p <= Real<T>::kMaxFinite);
 }
 
 // 1 where a logit is unusable (NaN or +inf).
-PANNING_HD int logit_invalid(float z) {
-  return !(z < pos_inf());
+template <class T>
+PANNING_HD int logit_invalid(T z) {
+  return !(z < Real<T>::inf());
 }
 
 // The two largest values seen, for margins.
-struct Top2 {
-  float first;
-  float second;
+template <class T>
+struct Top2T {
+  T first;
+  T second;
 };
+using Top2 = Top2T<float>;
 
-PANNING_HD Top2 top2_empty() {
-  return Top2{neg_inf(), neg_inf()};
+template <class T = float>
+PANNING_HD Top2T<T> top2_empty() {
+  return Top2T<T>{Real<T>::lowest(), Real<T>::lowest()};
 }
 
-PANNING_HD Top2 top2_push(Top2 t, float v) {
-  const float lo = v < t.first ? v : t.first;
-  return Top2{v > t.first ? v : t.first, lo > t.second ? lo : t.second};
+template <class T>
+PANNING_HD Top2T<T> top2_push(Top2T<T> t, T v) {
+  const T lo = v < t.first ? v : t.first;
+  return Top2T<T>{v > t.first ? v : t.first, lo > t.second ? lo : t.second};
 }
 
-PANNING_HD Top2 top2_merge(Top2 a, Top2 b) {
+template <class T>
+PANNING_HD Top2T<T> top2_merge(Top2T<T> a, Top2T<T> b) {
   return top2_push(top2_push(a, b.first), b.second);
 }
 
 // Online softmax statistics of a stream of logits: m = max, s = sum exp(z - m),
 // t = sum exp(z - m) (z - m). Merging rescales the side with the smaller max.
-struct LogitStats {
-  float m;
-  float s;
-  float t;
+template <class T>
+struct LogitStatsT {
+  T m;
+  T s;
+  T t;
 };
+using LogitStats = LogitStatsT<float>;
 
-PANNING_HD LogitStats logit_stats_empty() {
-  return LogitStats{neg_inf(), 0.0f, 0.0f};
+template <class T = float>
+PANNING_HD LogitStatsT<T> logit_stats_empty() {
+  return LogitStatsT<T>{Real<T>::lowest(), T(0), T(0)};
 }
 
-PANNING_HD LogitStats logit_stats_merge(LogitStats a, LogitStats b) {
-  if (a.s == 0.0f) return b;
-  if (b.s == 0.0f) return a;
+template <class T>
+PANNING_HD LogitStatsT<T> logit_stats_merge(LogitStatsT<T> a, LogitStatsT<T> b) {
+  if (a.s == T(0)) return b;
+  if (b.s == T(0)) return a;
   if (a.m < b.m) {
-    const LogitStats tmp = a;
+    const LogitStatsT<T> tmp = a;
     a = b;
     b = tmp;
   }
   // now a.m >= b.m: re-express b relative to a.m, with d = b.m - a.m <= 0
-  const float d = b.m - a.m;
-  const float scale = score_exp(d);
-  return LogitStats{a.m, a.s + b.s * scale, a.t + scale * (b.t + d * b.s)};
+  const T d = b.m - a.m;
+  const T scale = score_exp(d);
+  return LogitStatsT<T>{a.m, a.s + b.s * scale, a.t + scale * (b.t + d * b.s)};
 }
 
-PANNING_HD LogitStats logit_stats_push(LogitStats a, float z) {
-  if (!(z > neg_inf())) return a;  // exp(-inf) = 0 contributes nothing
-  return logit_stats_merge(a, LogitStats{z, 1.0f, 0.0f});
+template <class T>
+PANNING_HD LogitStatsT<T> logit_stats_push(LogitStatsT<T> a, T z) {
+  if (!(z > Real<T>::lowest())) return a;  // exp(-inf) = 0 contributes nothing
+  return logit_stats_merge(a, LogitStatsT<T>{z, T(1), T(0)});
 }
 
 // ---- row finalisers -----------------------------------------------------------------------------
 
-PANNING_HD float entropy_from_plogp_sum(float sum_plogp) {
-  const float h = -sum_plogp;
-  return h > 0.0f ? h : 0.0f;  // -0 and rounding below zero for one-hot rows
+template <class T>
+PANNING_HD T entropy_from_plogp_sum(T sum_plogp) {
+  const T h = -sum_plogp;
+  return h > T(0) ? h : T(0);  // -0 and rounding below zero for one-hot rows
 }
 
-PANNING_HD float margin_from_top2(Top2 t) {
-  const float second = t.second > 0.0f ? t.second : 0.0f;  // absent class -> probability 0
+template <class T>
+PANNING_HD T margin_from_top2(Top2T<T> t) {
+  const T second = t.second > T(0) ? t.second : T(0);  // absent class -> probability 0
   return t.first - second;
 }
 
-PANNING_HD float least_confidence_from_max(float max_p) {
-  return 1.0f - max_p;
+template <class T>
+PANNING_HD T least_confidence_from_max(T max_p) {
+  return T(1) - max_p;
 }
 
-PANNING_HD float entropy_from_logit_stats(float s, float t) {
-  const float h = score_log(s) - t / s;
-  return h > 0.0f ? h : 0.0f;
+template <class T>
+PANNING_HD T entropy_from_logit_stats(T s, T t) {
+  const T h = score_log(s) - t / s;
+  return h > T(0) ? h : T(0);
 }
 
-PANNING_HD float least_confidence_from_logit_stats(float s) {
-  return 1.0f - 1.0f / s;
+template <class T>
+PANNING_HD T least_confidence_from_logit_stats(T s) {
+  return T(1) - T(1) / s;
 }
 
 // z1 >= z2 are the two largest logits (z2 = -inf when there is one class).
-PANNING_HD float margin_from_logits(float z1, float z2, float s) {
-  const float gap = z2 - z1;  // <= 0 or -inf
-  const float e = gap > neg_inf() ? score_exp(gap) : 0.0f;
-  return (1.0f - e) / s;
+template <class T>
+PANNING_HD T margin_from_logits(T z1, T z2, T s) {
+  const T gap = z2 - z1;  // <= 0 or -inf
+  const T e = gap > Real<T>::lowest() ? score_exp(gap) : T(0);
+  return (T(1) - e) / s;
 }
 
 // Larger key = more uncertain; used by every top-k selector so ranking is defined in one place.
-PANNING_HD float uncertainty_key(ScoreMethod method, float score) {
+template <class T>
+PANNING_HD T uncertainty_key(ScoreMethod method, T score) {
   return method == ScoreMethod::kMargin ? -score : score;
 }
 
