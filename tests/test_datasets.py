@@ -15,7 +15,8 @@ def test_shipped_file_checksum_and_size():
         assert hashlib.sha256(f.read()).hexdigest() == CLINC150_SHA256
     assert os.path.getsize(CLINC150_PATH) <= 8 * 1024 * 1024
     licence = os.path.join(os.path.dirname(CLINC150_PATH), "CLINC150.md")
-    text = open(licence).read()
+    with open(licence) as f:
+        text = f.read()
     assert "CC BY 3.0" in text and "Larson" in text
 
 
