@@ -17,7 +17,7 @@ from ._common import UsageError
 __all__ = ["main", "UsageError"]
 
 # one module per command, each with ``register(subparsers)``; the order is the help's
-COMMANDS = ("info", "uncertain", "seals", "demo", "svp")
+COMMANDS = ("info", "uncertain", "seals", "demo", "svp", "session", "label", "embed")
 
 
 def build_parser() -> argparse.ArgumentParser:
