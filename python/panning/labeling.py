@@ -183,8 +183,9 @@ class LabelingSession:
             raise ValueError(f"classes must be two or more distinct names, got {list(classes)}")
         source = embeddings if embeddings == BUILTIN_CLINC150 else os.path.abspath(embeddings)
         emb, builtin_items = _load_embeddings(source)
+        item_path: str | None = None
         if items is not None:
-            item_path: str | None = os.path.abspath(items)
+            item_path = os.path.abspath(items)
             loaded = _read_items(item_path, int(emb.shape[0]))
         elif builtin_items is not None:
             item_path, loaded = None, builtin_items
