@@ -55,38 +55,45 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "label", 'the web page needs the ui extra: pip install "panning[ui]"'
         ) from None
-    from ..ui import serve
+    from ..ui import SessionWorker, serve
 
     path = args.session or DEFAULT_SESSION
+
+    def opener() -> LabelingSession:
+        return _open_or_create(args, path)
+
     try:
-        if os.path.exists(path):
-            if args.embeddings or args.items:
-                sys.stderr.write(f"{path} exists: continuing it (--embeddings/--items ignored)\n")
-            session = LabelingSession.open(path)
-        else:
-            source = args.embeddings or (BUILTIN_CLINC150 if args.session is None else None)
-            if source is None:
-                raise UsageError(
-                    "--embeddings", f"{path} does not exist: give --embeddings to create it"
-                )
-            if source != BUILTIN_CLINC150:
-                load_npy(source, "--embeddings", ndim=2)
-            if args.items is not None and not os.path.isfile(args.items):
-                raise UsageError("--items", f"no such file: {args.items}")
-            session = LabelingSession.create(
-                path, source, items=args.items, index=args.index, model=args.model,
-                classes=[c.strip() for c in args.classes.split(",")],
-            )  # fmt: skip
+        worker = SessionWorker(opener)
     except SessionLocked as exc:
         raise UsageError("session", str(exc)) from None
-    with session:
-        where = (
-            "this machine only" if args.host in ("127.0.0.1", "localhost", "::1") else "the network"
-        )
+    try:
+        session = worker.session
+        local = args.host in ("127.0.0.1", "localhost", "::1")
+        where = "this machine only" if local else "the network"
         print(
             f"panning label: {path} ({len(session.items)} rows, {session.seals.n_labeled} labels) "
             f"on http://{args.host}:{args.port}/ (bound to {args.host}: {where})",
             flush=True,
         )
-        serve(session, host=args.host, port=args.port)
+        serve(worker, host=args.host, port=args.port)
+    finally:
+        worker.close()
     return 0
+
+
+def _open_or_create(args: argparse.Namespace, path: str) -> LabelingSession:
+    if os.path.exists(path):
+        if args.embeddings or args.items:
+            sys.stderr.write(f"{path} exists: continuing it (--embeddings/--items ignored)\n")
+        return LabelingSession.open(path)
+    source = args.embeddings or (BUILTIN_CLINC150 if args.session is None else None)
+    if source is None:
+        raise UsageError("--embeddings", f"{path} does not exist: give --embeddings to create it")
+    if source != BUILTIN_CLINC150:
+        load_npy(source, "--embeddings", ndim=2)
+    if args.items is not None and not os.path.isfile(args.items):
+        raise UsageError("--items", f"no such file: {args.items}")
+    return LabelingSession.create(
+        path, source, items=args.items, index=args.index, model=args.model,
+        classes=[c.strip() for c in args.classes.split(",")],
+    )  # fmt: skip

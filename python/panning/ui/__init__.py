@@ -20,6 +20,6 @@ Bad requests (malformed JSON, unknown ids, bad labels, a batch size <= 0) get a 
 
 from __future__ import annotations
 
-from .server import create_app, serve
+from .server import SessionWorker, create_app, serve
 
-__all__ = ["create_app", "serve"]
+__all__ = ["SessionWorker", "create_app", "serve"]

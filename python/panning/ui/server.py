@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -19,6 +22,27 @@ from ..labeling import LabelingSession
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MAX_BATCH = 1000
 MAX_LIMIT = 1000
+
+
+class SessionWorker:
+    """The one thread that opens, uses and closes a session (SQLite connections stay on the
+    thread that made them); requests from every tab are served one after the other on it."""
+
+    def __init__(self, opener: Callable[[], LabelingSession]) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="panning-session")
+        try:
+            self.session: LabelingSession = self._pool.submit(opener).result()
+        except BaseException:
+            self._pool.shutdown()
+            raise
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(fn, *args))
+
+    def close(self) -> None:
+        self._pool.submit(self.session.close).result()
+        self._pool.shutdown()
 
 
 class BadRequest(Exception):
@@ -52,8 +76,10 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def create_app(session: LabelingSession) -> Starlette:
-    """The app serving ``session`` (a :class:`LabelingSession` opened for writing)."""
+def create_app(worker: SessionWorker) -> Starlette:
+    """The app serving ``worker.session`` (a :class:`LabelingSession` opened for writing)."""
+    session = worker.session
+    run_in_threadpool = worker.call
 
     async def index(request: Request) -> Response:
         return FileResponse(os.path.join(STATIC, "index.html"))
@@ -143,8 +169,8 @@ def create_app(session: LabelingSession) -> Starlette:
     )
 
 
-def serve(session: LabelingSession, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve ``session`` until interrupted (uvicorn, one process, one session file)."""
+def serve(worker: SessionWorker, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve ``worker.session`` until interrupted (uvicorn, one process, one session file)."""
     import uvicorn
 
-    uvicorn.run(create_app(session), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(worker), host=host, port=port, log_level="warning")
