@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ._common import UsageError
 
@@ -20,8 +21,15 @@ __all__ = ["main", "UsageError"]
 COMMANDS = ("info", "uncertain", "seals", "demo", "svp", "session", "label", "embed")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage block stays in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="panning", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="panning", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(sub)
