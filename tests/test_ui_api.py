@@ -112,3 +112,28 @@ def test_bad_requests_are_4xx_json_and_change_nothing(client):
     after = c.get("/api/status").json()
     assert after == before
     assert session.seals.labeled[0].tolist() == [2, 3]
+
+
+def test_images_of_items_are_served_and_nothing_else(tmp_path):
+    emb, _, _ = make_items(str(tmp_path), rows=50)
+    png = tmp_path / "a.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 32)
+    items = tmp_path / "img.jsonl"
+    with open(items, "w") as f:
+        for i in range(50):
+            image = str(png) if i == 0 else f"https://example.org/{i}.png"
+            f.write(json.dumps({"image": image, "text": f"picture {i}"}) + "\n")
+    worker = SessionWorker(
+        lambda: LabelingSession.create(str(tmp_path / "i.db"), emb, items=str(items), k=5)
+    )
+    try:
+        with TestClient(create_app(worker)) as c:
+            r = c.get("/api/image/0")
+            assert r.status_code == 200 and r.content == png.read_bytes()
+            assert c.get("/api/image/1").status_code == 404  # a URL: the page loads it itself
+            assert c.get("/api/image/50").status_code == 400
+            assert c.get("/api/image/..%2Fs.db").status_code in (400, 404)
+            item = c.post("/api/search", json={"text": "picture", "limit": 1}).json()["items"][0]
+            assert item["image"] == str(png)
+    finally:
+        worker.close()
