@@ -43,7 +43,6 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -520,7 +519,7 @@ class LabelingSession:
 
     def export(self, fmt: str) -> str:
         """The labeled set as ``csv`` or ``jsonl`` text (id, label, item fields)."""
-        return _format(self.labeled_rows(), fmt)
+        return format_rows(self.labeled_rows(), fmt)
 
     def predictions(self, chunk: int = 65536) -> Iterator[tuple[int, float]]:
         """``(id, score)`` for every row, streamed in chunks (needs labels of two classes)."""
@@ -533,7 +532,8 @@ class LabelingSession:
             yield from zip(ids.tolist(), sc.tolist())
 
 
-def _format(rows: list[dict[str, Any]], fmt: str) -> str:
+def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
+    """Rows as ``csv`` or ``jsonl`` text (nested values JSON-encoded in CSV cells)."""
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     if fmt == "csv":
@@ -551,17 +551,3 @@ def _format(rows: list[dict[str, Any]], fmt: str) -> str:
 
 def _cell(v: Any) -> Any:
     return json.dumps(v) if isinstance(v, (dict, list)) else v
-
-
-def format_rows(rows: list[dict[str, Any]], fmt: str) -> str:
-    """Rows as ``csv`` or ``jsonl`` text (nested values JSON-encoded in CSV cells)."""
-    return _format(rows, fmt)
-
-
-@contextlib.contextmanager
-def opened(path: str, *, write: bool) -> Iterator[LabelingSession]:
-    s = LabelingSession.open(path, write=write)
-    try:
-        yield s
-    finally:
-        s.close()

@@ -52,17 +52,14 @@ class BadRequest(Exception):
 
 
 def _int_param(value: Any, name: str, *, lo: int = 1, hi: int) -> int:
-    if isinstance(value, bool):
+    """An integer in ``lo..hi`` from JSON (int) or a query string (digits), else 400."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{name} must be an integer, got {value!r}")
-    try:
-        n = int(value) if isinstance(value, (int, str)) else None
-    except ValueError:
-        n = None
-    if n is None or (isinstance(value, str) and not value.strip().lstrip("-").isdigit()):
-        raise BadRequest(f"{name} must be an integer, got {value!r}")
-    if not lo <= n <= hi:
-        raise BadRequest(f"{name} must be in {lo}..{hi}, got {n}")
-    return n
+    if not lo <= value <= hi:
+        raise BadRequest(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -79,13 +76,13 @@ async def _json_body(request: Request) -> dict[str, Any]:
 def create_app(worker: SessionWorker) -> Starlette:
     """The app serving ``worker.session`` (a :class:`LabelingSession` opened for writing)."""
     session = worker.session
-    run_in_threadpool = worker.call
+    call = worker.call
 
     async def index(request: Request) -> Response:
         return FileResponse(os.path.join(STATIC, "index.html"))
 
     async def status(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(session.status))
+        return JSONResponse(await call(session.status))
 
     async def search(request: Request) -> Response:
         body = await _json_body(request)
@@ -93,17 +90,17 @@ def create_app(worker: SessionWorker) -> Starlette:
         if "like" in body:
             n = len(session.items)
             item_id = _int_param(body["like"], "like", lo=0, hi=n - 1)
-            items = await run_in_threadpool(session.like, item_id, limit)
+            items = await call(session.like, item_id, limit)
             return JSONResponse({"items": items, "mode": ["like"]})
         text = body.get("text")
         if not isinstance(text, str) or not text.strip():
             raise BadRequest('"text" must be a non-empty string (or give "like": id)')
-        items = await run_in_threadpool(session.search, text, limit)
+        items = await call(session.search, text, limit)
         return JSONResponse({"items": items, "mode": session.search_modes()})
 
     async def batch(request: Request) -> Response:
         size = _int_param(request.query_params.get("size", "20"), "size", hi=MAX_BATCH)
-        items = await run_in_threadpool(session.batch, size)
+        items = await call(session.batch, size)
         return JSONResponse({"items": items})
 
     async def labels(request: Request) -> Response:
@@ -121,16 +118,16 @@ def create_app(worker: SessionWorker) -> Starlette:
                 raise BadRequest(f"labels[{i}]: label {e['label']!r} must be an integer or a name")
             pairs.append((e["id"], e["label"]))
         try:
-            n = await run_in_threadpool(session.teach, pairs)
+            n = await call(session.teach, pairs)
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        return JSONResponse({"recorded": n, "status": await run_in_threadpool(session.status)})
+        return JSONResponse({"recorded": n, "status": await call(session.status)})
 
     async def export(request: Request) -> Response:
         fmt = request.query_params.get("format", "csv")
         if fmt not in ("csv", "jsonl"):
             raise BadRequest(f"format must be csv or jsonl, got {fmt!r}")
-        text = await run_in_threadpool(session.export, fmt)
+        text = await call(session.export, fmt)
         media = "text/csv" if fmt == "csv" else "application/x-ndjson"
         name = os.path.splitext(os.path.basename(session.path))[0] + f"-labeled.{fmt}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
