@@ -13,7 +13,13 @@ import os
 import sys
 from typing import Any
 
-from ..labeling import BUILTIN_CLINC150, DEFAULT_MODEL, LabelingSession, SessionLocked
+from ..labeling import (
+    BUILTIN_CLINC150,
+    DEFAULT_MODEL,
+    DEFAULT_STRATEGY,
+    LabelingSession,
+    SessionLocked,
+)
 from ._common import UsageError, load_npy
 from .session import STRATEGIES
 
@@ -42,7 +48,9 @@ def register(sub: Any) -> None:
     p.add_argument("--items", help="JSONL items for a new session (text and/or image per row)")
     p.add_argument("--classes", default="no,yes", help="class names of a new session (no,yes)")
     p.add_argument("--index", help="kNN graph cache of a new session (default SESSION.knn.npz)")
-    p.add_argument("--strategy", choices=STRATEGIES, default="max_entropy", help="of a new session")
+    p.add_argument(
+        "--strategy", choices=STRATEGIES, default=DEFAULT_STRATEGY, help="of a new session"
+    )
     p.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (semantic search)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1: this machine)")
     p.add_argument("--port", type=_port, default=8765)

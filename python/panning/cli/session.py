@@ -20,7 +20,13 @@ import os
 import sys
 from typing import Any
 
-from ..labeling import BUILTIN_CLINC150, DEFAULT_MODEL, LabelingSession, format_rows
+from ..labeling import (
+    BUILTIN_CLINC150,
+    DEFAULT_MODEL,
+    DEFAULT_STRATEGY,
+    LabelingSession,
+    format_rows,
+)
 from ..seals import DEFAULT_K
 from ._common import UsageError, atomic_write, load_npy, positive_int
 
@@ -45,7 +51,12 @@ def register(sub: Any) -> None:
     )
     c.add_argument("--items", help="JSONL, one object per row: text and/or image, metadata")
     c.add_argument("--classes", default="no,yes", help="class names, comma-separated (no,yes)")
-    c.add_argument("--strategy", choices=STRATEGIES, default="max_entropy")
+    c.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default=DEFAULT_STRATEGY,
+        help=f"what each batch shows ({DEFAULT_STRATEGY}: the model's most likely positives)",
+    )
     c.add_argument("--k", type=positive_int, default=DEFAULT_K, help="neighbours per positive")
     c.add_argument("--index", help="kNN graph cache (.npz; default SESSION.knn.npz)")
     c.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (semantic search)")
