@@ -174,7 +174,7 @@ def test_label_an_intent_in_the_browser(intent, words, data, browser, shots, gra
         per_round.append({"labels": total_labels, "positives": total_pos})
 
         for r in range(1, ROUNDS + 1):
-            page.wait_for_selector("#batch-title:has-text('chosen by the model')")
+            page.wait_for_selector("#batch-title:has-text('to label')")
             page.wait_for_function(
                 "n => document.querySelectorAll('#items li').length === n", arg=BATCH
             )
@@ -192,7 +192,11 @@ def test_label_an_intent_in_the_browser(intent, words, data, browser, shots, gra
         page.wait_for_selector(f'dd[data-stat="labels"]:text-is("{total_labels}")')
         assert stat(page, "positives") == str(total_pos)
         assert stat(page, "rounds") == str(ROUNDS + 1)
-        page.screenshot(path=os.path.join(shots, f"{intent}-5-reloaded.png"), full_page=True)
+        # coming back shows the next batch at once
+        page.wait_for_function(
+            "n => document.querySelectorAll('#items li').length === n", arg=BATCH
+        )
+        page.screenshot(path=os.path.join(shots, f"{intent}-5-reloaded.png"))
 
         with page.expect_download() as dl:
             page.click("#export-csv")

@@ -120,7 +120,7 @@ function batchSize() { return Math.max(1, parseInt($("batch-size").value, 10) ||
 async function nextBatch() {
   try {
     const body = await api(`/api/batch?size=${batchSize()}`);
-    show(body.items, `Next ${body.items.length} item(s) chosen by the model`);
+    show(body.items, `Next ${body.items.length} item(s) to label`);
   } catch (e) { message(e.message, true); }
 }
 
@@ -173,10 +173,6 @@ function drawCurve(curve) {
     `<text x="${pad + 4}" y="16" font-size="11">${maxY} positives</text>`;
 }
 
-async function refresh() {
-  try { showStatus(await api("/api/status")); } catch (e) { message(e.message, true); }
-}
-
 document.addEventListener("keydown", (ev) => {
   if (ev.target.tagName === "INPUT") {
     if (ev.key === "Escape") ev.target.blur();
@@ -197,4 +193,8 @@ $("search-form").addEventListener("submit", (ev) => {
 });
 $("next-batch").addEventListener("click", nextBatch);
 $("submit").addEventListener("click", submit);
-refresh();
+// coming back to a session: its next batch is shown at once (a new one starts from a search)
+api("/api/status").then((st) => {
+  showStatus(st);
+  if (st.labels > 0 && !state.items.length) nextBatch();
+}).catch((e) => message(e.message, true));
