@@ -225,7 +225,7 @@ def _status(args: argparse.Namespace) -> int:
     print(f"positives    {st['positives']}")
     print(f"pool scored  {100 * st['fraction_scored']:.2f}% (pool now {st['pool_size']})")
     print(f"rounds       {st['rounds']}")
-    print(f"positives left (model estimate)  {'n/a' if est is None else est}")
+    print(f"positives left in the pool (model estimate)  {'n/a' if est is None else est}")
     return 0
 
 

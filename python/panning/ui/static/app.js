@@ -145,7 +145,7 @@ function showStatus(st) {
   const rows = [
     ["labels", st.labels], ["positives", st.positives == null ? "n/a" : st.positives],
     ["rounds", st.rounds], ["pool scored", (100 * st.fraction_scored).toFixed(2) + "%"],
-    ["pool now", st.pool_size], ["positives left (est.)", est == null ? "n/a" : est],
+    ["pool now", st.pool_size], ["positives left in pool (est.)", est == null ? "n/a" : est],
     ["rows", st.rows], ["search", st.search.join(" + ")],
   ];
   $("stats").innerHTML = rows.map(([k, v]) => `<dt>${k}</dt><dd data-stat="${k}">${escapeHtml(v)}</dd>`).join("");
