@@ -478,10 +478,10 @@ def test_sklearn_model_plugs_in(data):
 
 
 def test_docstring_examples():
+    import panning.cli.seals
     import panning.models
     import panning.neighbors
     import panning.seals
-    import panning.seals_cli
     import panning.strategies
 
     for mod in (
@@ -489,7 +489,7 @@ def test_docstring_examples():
         panning.strategies,
         panning.neighbors,
         panning.models,
-        panning.seals_cli,
+        panning.cli.seals,
     ):
         result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, mod.__name__

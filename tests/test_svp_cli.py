@@ -56,7 +56,7 @@ def test_errors(arrays, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["svp", "--embeddings", emb, "--labels", str(tmp_path / "short.npy")])
     assert exc.value.code == 2
-    assert "--labels has shape" in capsys.readouterr().err
+    assert "--labels: has shape" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["svp", "--embeddings", emb, "--labels", lab, "--schedule", "", *FAST])
     assert "schedule is empty" in capsys.readouterr().err

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._common import UsageError, load_npy, positive_int
+
 _DESCRIPTION = """\
 Selection via Proxy over embeddings: a linear proxy selects, an MLP target trains on the selection.
 `--mode active` labels rounds of a budget schedule; `--mode coreset` keeps a subset of all the data.
@@ -22,7 +24,10 @@ selection, which is the comparison the method is judged by."""
 
 
 def _count(value: str, total: int, what: str) -> int:
-    v = float(value)
+    try:
+        v = float(value)
+    except ValueError:
+        raise ValueError(f"{what} {value!r} is not a number (a fraction or a count)") from None
     n = int(round(v * total)) if ("." in value or "e" in value.lower()) and v <= 1.0 else int(v)
     if n <= 0 or n > total:
         raise ValueError(f"{what} {value!r} gives {n}, outside 1..{total}")
@@ -31,23 +36,21 @@ def _count(value: str, total: int, what: str) -> int:
 
 def _split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"--test-fraction must be in (0, 1), got {test_fraction}")
+        raise UsageError("--test-fraction", f"must be in (0, 1), got {test_fraction}")
     perm = np.random.default_rng(seed).permutation(n)
     n_test = max(1, int(round(test_fraction * n)))
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
 def _cmd_svp(args: argparse.Namespace) -> int:
-    from .models import MLPClassifier, SoftmaxRegression
-    from .svp import active_learning, coreset
+    from ..models import MLPClassifier, SoftmaxRegression
+    from ..svp import active_learning, coreset
 
-    emb = np.load(args.embeddings, mmap_mode="r")
-    labels = np.load(args.labels)
-    if emb.ndim != 2:
-        raise ValueError(f"--embeddings must be a 2-D [rows, dims] array, got shape {emb.shape}")
-    if labels.ndim != 1 or labels.shape[0] != emb.shape[0]:
-        raise ValueError(
-            f"--labels has shape {labels.shape} but --embeddings has {emb.shape[0]} rows"
+    emb = load_npy(args.embeddings, "--embeddings", ndim=2)
+    labels = load_npy(args.labels, "--labels", ndim=1, integer=True, mmap=False)
+    if labels.shape[0] != emb.shape[0]:
+        raise UsageError(
+            "--labels", f"has shape {labels.shape} but --embeddings has {emb.shape[0]} rows"
         )
     train_ids, test_ids = _split(emb.shape[0], args.test_fraction, args.seed)
     x = np.asarray(emb[train_ids], dtype=np.float32)
@@ -188,18 +191,20 @@ def register(subparsers: Any) -> None:
         "--evaluate", choices=["final", "all"], default="all", help="when to train the target"
     )
     p.add_argument("--keep", default="0.5", help="coreset: fraction or count to keep")
-    p.add_argument("--proxy-epochs", type=int, default=10)
-    p.add_argument("--target-epochs", type=int, default=20)
-    p.add_argument("--hidden", type=int, default=256, help="hidden width of the MLP target")
+    p.add_argument("--proxy-epochs", type=positive_int, default=10)
+    p.add_argument("--target-epochs", type=positive_int, default=20)
+    p.add_argument(
+        "--hidden", type=positive_int, default=256, help="hidden width of the MLP target"
+    )
     p.add_argument("--compare", action="store_true", help="also run target-selected and random")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the whole report as JSON")
     p.add_argument("--plot", help="write a PNG of target error (needs matplotlib)")
     p.add_argument("--out", help="write the selected ids (rows of --embeddings) to this .npy")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     if args.strategy is None:
         args.strategy = "least_confidence" if args.mode == "active" else "forgetting"
     if args.mode == "active" and args.strategy == "forgetting":
