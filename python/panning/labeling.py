@@ -137,14 +137,12 @@ class LabelingSession:
         seals: Seals,
         items: list[dict[str, Any]],
         meta: dict[str, Any],
-        lock: Any,
     ) -> None:
         self.path = path
         self.seals = seals
         self.items = items
         self.meta = meta
         self.class_names: list[str] = list(meta["classes"])
-        self._lock_file = lock
         self._mutex = threading.RLock()
         self._tokens: list[frozenset[str]] | None = None
         self._encoder: Any = None
@@ -188,7 +186,6 @@ class LabelingSession:
             item_path, loaded = None, [{} for _ in range(int(emb.shape[0]))]
         index_path = os.path.abspath(index) if index else p + ".knn.npz"
         binary = len(names) == 2
-        lock = None  # the Seals session below holds the writer lock
         try:
             seals = Seals(
                 emb, path=p, k=k, strategy=strategy, classes=list(range(len(names))),
@@ -213,7 +210,7 @@ class LabelingSession:
             if "seals" in locals():
                 seals.close()
             raise
-        return cls(p, seals, loaded, meta, lock)
+        return cls(p, seals, loaded, meta)
 
     @staticmethod
     def read_meta(path: str) -> dict[str, Any]:
@@ -241,26 +238,19 @@ class LabelingSession:
         """
         p = os.path.abspath(os.fspath(path))
         meta = cls.read_meta(p)
-        lock = None  # Seals.resume takes the writer lock unless read-only
-        try:
-            emb, builtin_items = _load_embeddings(meta["embeddings"])
-            if meta.get("items"):
-                loaded = _read_items(meta["items"], int(emb.shape[0]))
-            elif builtin_items is not None:
-                loaded = builtin_items
-            else:
-                loaded = [{} for _ in range(int(emb.shape[0]))]
-            seals = Seals.resume(p, emb, index_path=meta["index"], read_only=not write)
-        except BaseException:
-            raise  # nothing held yet
-        return cls(p, seals, loaded, meta, lock)
+        emb, builtin_items = _load_embeddings(meta["embeddings"])
+        if meta.get("items"):
+            loaded = _read_items(meta["items"], int(emb.shape[0]))
+        elif builtin_items is not None:
+            loaded = builtin_items
+        else:
+            loaded = [{} for _ in range(int(emb.shape[0]))]
+        seals = Seals.resume(p, emb, index_path=meta["index"], read_only=not write)
+        return cls(p, seals, loaded, meta)
 
     def close(self) -> None:
         with self._mutex:
-            self.seals.close()
-            if self._lock_file is not None:
-                self._lock_file.close()
-                self._lock_file = None
+            self.seals.close()  # releases the session store's writer lock
 
     def __enter__(self) -> LabelingSession:
         return self
