@@ -13,6 +13,8 @@ mean average precision, recall, fraction of the pool scored and selection time p
     python bench/bench_seals.py sweep --dataset wordnet --index /tmp/wordnet_knn100.npz ...
     python bench/bench_seals.py scaling --index /tmp/wordnet_knn100.npz ...
     python bench/bench_seals.py density ...
+    python bench/bench_seals.py scale --rows 1000000 --dir /tmp/seals_scale \
+        --out bench/results/seals_scale.jsonl
 
 The machine has 2 cores shared with other work; timings are wall-clock and may be disturbed.
 """
@@ -22,12 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from typing import Any
 
 import numpy as np
 
+import panning
 from panning.neighbors import load_or_build_graph
 from panning.seals import Seals
 from panning.seals_cli import simulate_concept, split_test
@@ -388,6 +392,226 @@ def cmd_density(args: argparse.Namespace) -> None:
         json.dump(out, f, indent=1)
 
 
+# ---- scale: SEALS on millions of rows (issue: persisted parallel graph, bounded memory) --------
+
+SCALE_DIM = 384
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def scale_data(folder: str, rows: int, dim: int = SCALE_DIM, seed: int = 0) -> tuple[str, str]:
+    """Synthetic clustered float16 embeddings (an ``.npy`` memmap) with a planted rare concept.
+
+    2,000 clusters (unit centres, within-cluster cosine about 0.5); the concept is the half of
+    six clusters on one side of a random direction: 0.15% of the rows. Written block by block
+    (never held whole); reused when the files exist.
+    """
+    x_path = os.path.join(folder, f"x_{rows}.npy")
+    y_path = os.path.join(folder, f"y_{rows}.npy")
+    if os.path.exists(x_path) and os.path.exists(y_path):
+        return x_path, y_path
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(2000, dim)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    concept_clusters = rng.choice(2000, 6, replace=False)
+    direction = rng.normal(size=dim).astype(np.float32)
+    x = np.lib.format.open_memmap(x_path + ".tmp", mode="w+", dtype=np.float16, shape=(rows, dim))
+    y = np.zeros(rows, dtype=np.int8)
+    for s in range(0, rows, 1 << 16):
+        e = min(rows, s + (1 << 16))
+        r = np.random.default_rng([seed, s])
+        c = r.integers(0, 2000, e - s)
+        v = centres[c] + r.normal(scale=1.0 / np.sqrt(dim), size=(e - s, dim)).astype(np.float32)
+        v /= np.linalg.norm(v, axis=1, keepdims=True)
+        x[s:e] = v.astype(np.float16)
+        y[s:e] = np.isin(c, concept_clusters) & ((v - centres[c]) @ direction > 0)
+    x.flush()
+    del x
+    os.replace(x_path + ".tmp", x_path)
+    np.save(y_path, y)
+    return x_path, y_path
+
+
+def _scale_seed(y: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    return np.r_[rng.choice(pos, 5, replace=False), rng.choice(neg, 95, replace=False)]
+
+
+def _scale_rounds(s: Seals, y: np.ndarray, budget: int) -> list[dict[str, Any]]:
+    ids = _scale_seed(y, 0)
+    s.teach(ids, y[ids])
+    while s.n_labeled < budget:
+        ids = s.query(100)
+        s.teach(ids, y[ids])
+    return [r.as_dict() for r in s.history[1:]]
+
+
+def numpy_full_scan(x: Any, model: Any, labeled: np.ndarray, k: int, block: int = 1 << 16) -> Any:
+    """The honest baseline: a plain float32 NumPy/BLAS scan of the same logistic model.
+
+    What a competent user writes: contiguous blocks, float32 BLAS, a softmax, the entropy and a
+    running top-``k`` by ``argpartition``; labeled rows dropped.
+    """
+    w = np.ascontiguousarray(model.coef_.T, dtype=np.float32)
+    b = model.intercept_.astype(np.float32)
+    best_s = np.empty(0, dtype=np.float32)
+    best_i = np.empty(0, dtype=np.int64)
+    n = x.shape[0]
+    for s in range(0, n, block):
+        z = np.asarray(x[s : s + block], dtype=np.float32) @ w + b
+        z -= z.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        h = -(p * np.log(np.maximum(p, 1e-30))).sum(axis=1)
+        h[labeled[s : s + block]] = -np.inf
+        cand_s = np.r_[best_s, h]
+        cand_i = np.r_[best_i, np.arange(s, s + h.shape[0])]
+        top = np.argpartition(-cand_s, min(k, cand_s.shape[0] - 1))[:k]
+        best_s, best_i = cand_s[top], cand_i[top]
+    return best_i[np.argsort(-best_s, kind="stable")]
+
+
+def _scale_phase(args: argparse.Namespace) -> None:
+    """One phase in its own process (so that its peak RSS is its own); prints one JSON line."""
+    x = np.load(args.x, mmap_mode="r")
+    y = np.load(args.y)
+    session = os.path.join(args.dir, f"session_{x.shape[0]}.db")
+    out: dict[str, Any] = {"phase": args.phase, "rows": int(x.shape[0])}
+    if args.phase == "seals":
+        for f in (session, session + ".hnsw", session + ".lock"):
+            if os.path.exists(f):
+                os.unlink(f)
+        t = time.perf_counter()
+        s = Seals(x, path=session, seed=0)
+        out["setup_s"] = time.perf_counter() - t
+        out["index_bytes"] = os.path.getsize(session + ".hnsw")
+        out["index_memory_bytes"] = s._source.index.memory_bytes
+        out["rounds"] = _scale_rounds(s, y, args.budget)
+        out["next_query"] = s.query(100).tolist()
+        s.close()
+    elif args.phase == "resume":
+        t = time.perf_counter()
+        s = Seals.resume(session, x)
+        out["resume_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out["next_query"] = s.query(100).tolist()
+        out["first_query_s"] = time.perf_counter() - t
+        s.close()
+    elif args.phase == "fullscan":
+        s = Seals(x, candidates="all", seed=0)
+        out["rounds"] = _scale_rounds(s, y, args.budget)
+        labeled = np.zeros(x.shape[0], dtype=bool)
+        labeled[s.labeled[0]] = True
+        pan, base = [], []
+        for _ in range(args.repeats):
+            s.query(100)
+            pan.append(s._pending["scoring"] + s._pending["selection"])
+            t = time.perf_counter()
+            numpy_full_scan(x, s.model, labeled, 100)
+            base.append(time.perf_counter() - t)
+        ours = s.query(100)
+        theirs = numpy_full_scan(x, s.model, labeled, 100)
+        out["panning_full_scan_s"] = float(np.median(pan))
+        out["numpy_full_scan_s"] = float(np.median(base))
+        out["full_scan_over_numpy"] = float(np.median(pan) / np.median(base))
+        out["full_scan_overlap_with_numpy"] = len(set(ours.tolist()) & set(theirs.tolist())) / 100
+    elif args.phase == "hnswlib":
+        import hnswlib
+
+        t = time.perf_counter()
+        index = hnswlib.Index(space="cosine", dim=int(x.shape[1]))
+        index.init_index(max_elements=int(x.shape[0]), M=16, ef_construction=200, random_seed=0)
+        index.set_num_threads(os.cpu_count() or 1)
+        for s in range(0, x.shape[0], 1 << 16):
+            e = min(int(x.shape[0]), s + (1 << 16))
+            index.add_items(np.asarray(x[s:e], dtype=np.float32), np.arange(s, e))
+        out["build_s"] = time.perf_counter() - t
+    out["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(out), flush=True)
+
+
+def cmd_scale(args: argparse.Namespace) -> None:
+    """SEALS at scale: setup (parallel index) vs hnswlib, resume, per-round latency, memory.
+
+    Every phase runs in a fresh process: ``seals`` (a new session: index built on all threads
+    and saved, 5 + 95 seed labels, rounds of 100 to the budget), ``resume`` (a fresh process
+    reopening the session: loads the saved index, replays the log, must give the same next
+    query), ``fullscan`` (the same session over every row, and its scan timed against
+    :func:`numpy_full_scan`) and ``hnswlib`` (hnswlib's build of the same data, M = 16,
+    ef_construction = 200, all cores).
+    """
+    for rows in args.rows:
+        x_path, y_path = scale_data(args.dir, rows)
+        x = np.load(x_path, mmap_mode="r")
+        res: dict[str, Any] = {
+            "rows": rows,
+            "dim": int(x.shape[1]),
+            "embeddings_bytes": os.path.getsize(x_path),
+            "positives": int(np.load(y_path).sum()),
+            "cpus": os.cpu_count(),
+            "loadavg_start": os.getloadavg()[0],
+            "simd": panning.build_info().get("simd"),
+        }
+        del x
+        for phase in args.phases:
+            cmd = [sys.executable, os.path.abspath(__file__), "scale-phase", "--phase", phase,
+                   "--x", x_path, "--y", y_path, "--dir", args.dir, "--budget", str(args.budget),
+                   "--repeats", str(args.repeats)]  # fmt: skip
+            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            res[phase] = json.loads(done.stdout.strip().splitlines()[-1])
+            print(json.dumps({k: v for k, v in res[phase].items() if k != "next_query"})[:2000],
+                  flush=True)  # fmt: skip
+        res["loadavg_end"] = os.getloadavg()[0]
+        res["summary"] = _scale_summary(res)
+        print(json.dumps(res["summary"]), flush=True)
+        with open(args.out, "a") as f:
+            f.write(json.dumps(res) + "\n")
+
+
+def _scale_summary(res: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"rows": res["rows"]}
+    seals, full = res.get("seals"), res.get("fullscan")
+    if seals:
+        rounds = seals["rounds"]
+        out["setup_s"] = seals["setup_s"]
+        out["peak_rss_mb"] = seals["peak_rss_mb"]
+        mb = (res["embeddings_bytes"] + seals["index_bytes"]) / 2**20
+        out["rss_over_files"] = seals["peak_rss_mb"] / mb
+        for part in ("index", "training", "scoring", "selection"):
+            out[f"round_{part}_ms"] = 1000 * float(np.median([r["seconds"][part] for r in rounds]))
+        out["round_ms"] = 1000 * float(np.median([sum(r["seconds"].values()) for r in rounds]))
+        sel = [r["seconds"]["index"] + r["seconds"]["scoring"] + r["seconds"]["selection"]
+               for r in rounds]  # fmt: skip
+        out["round_select_ms"] = 1000 * float(np.median(sel))
+        out["fraction_scored"] = rounds[-1]["fraction_scored"]
+        out["recall"] = rounds[-1]["positives"] / max(res["positives"], 1)
+        out["filled_random"] = int(sum(r["filled_random"] for r in rounds))
+    if res.get("resume") and seals:
+        out["resume_s"] = res["resume"]["resume_s"]
+        out["resume_same_query"] = res["resume"]["next_query"] == seals["next_query"]
+    if res.get("hnswlib"):
+        out["hnswlib_build_s"] = res["hnswlib"]["build_s"]
+        if seals:
+            out["setup_over_hnswlib"] = seals["setup_s"] / res["hnswlib"]["build_s"]
+    if full:
+        out["full_scan_s"] = full["panning_full_scan_s"]
+        out["numpy_full_scan_s"] = full["numpy_full_scan_s"]
+        out["full_scan_over_numpy"] = full["full_scan_over_numpy"]
+        out["full_round_ms"] = 1000 * float(
+            np.median([sum(r["seconds"].values()) for r in full["rounds"]])
+        )
+        out["full_recall"] = full["rounds"][-1]["positives"] / max(res["positives"], 1)
+        if seals:
+            out["seals_speedup_vs_full_scan"] = out["full_scan_s"] * 1000 / out["round_select_ms"]
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -439,6 +663,26 @@ def main() -> None:
     d.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000])
     d.add_argument("--out", required=True)
     d.set_defaults(func=cmd_density)
+
+    sc = sub.add_parser("scale")
+    sc.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    sc.add_argument("--dir", required=True, help="data and session files (reused)")
+    sc.add_argument("--budget", type=int, default=1000)
+    sc.add_argument("--repeats", type=int, default=3)
+    sc.add_argument(
+        "--phases", nargs="+", default=["seals", "resume", "fullscan", "hnswlib"],
+        choices=["seals", "resume", "fullscan", "hnswlib"],
+    )  # fmt: skip
+    sc.add_argument("--out", required=True, help="JSON lines, appended")
+    sc.set_defaults(func=cmd_scale)
+
+    ph = sub.add_parser("scale-phase")
+    ph.add_argument("--phase", required=True)
+    for name in ("--x", "--y", "--dir"):
+        ph.add_argument(name, required=True)
+    ph.add_argument("--budget", type=int, default=1000)
+    ph.add_argument("--repeats", type=int, default=3)
+    ph.set_defaults(func=_scale_phase)
 
     args = p.parse_args()
     args.func(args)

@@ -7,15 +7,19 @@ All data is generated here (clustered Gaussians); nothing depends on ../shared/d
 from __future__ import annotations
 
 import doctest
+import os
 
 import numpy as np
 import pytest
 
+import panning
 from panning import reference
 from panning.models import LogisticRegression
 from panning.neighbors import (
     IndexSource,
     KnnGraphSource,
+    build_index,
+    check_index,
     exact_knn_graph,
     fingerprint,
     load_or_build_graph,
@@ -495,16 +499,22 @@ def test_docstring_examples():
         assert result.failed == 0, mod.__name__
 
 
-def test_default_graph_is_reproducible_and_close_to_exact():
-    # The default graph comes from panning's HNSW index built on one thread: rebuilding it (as
-    # Seals.resume does) must give the same graph, and it must agree with the exact graph.
-    x, _ = clustered(1500, 16)
-    a = Seals(x, k=10)._source._graph
-    b = Seals(x, k=10)._source._graph
-    np.testing.assert_array_equal(a, b)
+def test_default_index_neighbours_are_close_to_exact_and_reloaded_identically(tmp_path):
+    # The default source is panning's HNSW index, built on every thread (so two builds may
+    # differ): its neighbours must agree with the exact graph, and a resumed session must read
+    # the very same rows from the index file the session saved (never a rebuilt index).
+    x, y = clustered(1500, 16)
+    path = tmp_path / "s.db"
+    s = Seals(x, k=10, path=path)
+    ids = np.arange(len(x))
+    a = s._source.neighbors(ids)
     exact = exact_knn_graph(x, a.shape[1])
     recall = np.mean([len(np.intersect1d(a[i], exact[i])) / a.shape[1] for i in range(len(x))])
     assert recall >= 0.95
+    assert s._source.index.threads == 0 and os.path.exists(f"{path}.hnsw")  # 0: every thread
+    s.close()
+    with Seals.resume(path, x) as r:
+        np.testing.assert_array_equal(r._source.neighbors(ids), a)
 
 
 def test_pool_widens_when_it_runs_dry(data):
@@ -534,3 +544,91 @@ def test_named_information_density_is_global_on_full_scans(data):
     s = Seals(x, candidates="all", strategy="information_density")
     assert isinstance(s.strategy, InformationDensity) and s.strategy.scope == "global"
     assert s._source is None  # no graph needed
+
+
+# ---- the session's own index, full scans in place, the random fill ---------------------------
+
+
+def test_build_index_streams_blocks_and_keeps_float16(tmp_path):
+    x, _ = clustered(700, 16)
+    x16 = x.astype(np.float16)
+    path = tmp_path / "x.npy"
+    np.save(path, x16)
+    mm = np.load(path, mmap_mode="r")
+    index = build_index(mm, metric="l2", block=128)  # six blocks
+    assert len(index) == 700 and index.storage == "float16"
+    assert build_index(x, metric="l2").storage == "float32"
+    ids, _ = index.search(x16[:5], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="block"):
+        build_index(x, block=0)
+
+
+def test_check_index_refuses_an_index_of_other_data(tmp_path):
+    x, _ = clustered(400, 8)
+    index = build_index(x, metric="cosine")
+    check_index(index, x, "cosine", "f")  # its own data: fine
+    other = np.random.default_rng(5).normal(size=x.shape).astype(np.float32)
+    with pytest.raises(ValueError, match="does not hold these embeddings"):
+        check_index(index, other, "cosine", "f")
+    with pytest.raises(ValueError, match="is a cosine index"):
+        check_index(index, x, "l2", "f")
+    with pytest.raises(ValueError, match="indexes 400"):
+        check_index(index, x[:300], "cosine", "f")
+    # a new session over an index file of other data refuses it before recording anything
+    index.save(tmp_path / "i.hnsw")
+    with pytest.raises(ValueError, match="does not hold these embeddings"):
+        Seals(other, path=tmp_path / "s.db", index_path=tmp_path / "i.hnsw")
+    assert not os.path.exists(tmp_path / "s.db")
+
+
+def test_index_source_searches_each_id_once_and_drops_itself(data):
+    x, _, graph = data
+
+    class Counting:
+        def __init__(self) -> None:
+            self.inner = panning.FlatIndex(x.shape[1], metric="cosine")
+            self.inner.add(x)
+            self.asked = 0
+
+        def search(self, q, k, **kw):
+            self.asked += q.shape[0]
+            return self.inner.search(q, k, **kw)
+
+    idx = Counting()
+    src = IndexSource(idx, x, k=30)
+    ids = np.array([5, 9, 5, 100])
+    got = src.neighbors(ids)
+    assert idx.asked == 3  # 5 searched once
+    np.testing.assert_array_equal(got, graph[ids])  # exact index: the exact graph, self dropped
+    src.neighbors(np.array([9, 100]))
+    assert idx.asked == 3
+
+
+def test_full_scan_scores_in_place_like_the_gathered_rows(data):
+    # candidates="all": ascending ids that fill their span are scored over the contiguous
+    # rows (no gather); the probabilities must equal the gathered ones exactly.
+    x, labels, graph = data
+    y = (labels == 3).astype(int)
+    s = Seals(x, candidates="all", seed=0)
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    s._fit()
+    cands = s._candidate_ids()
+    assert cands.shape[0] < x.shape[0]  # labeled rows are holes in the span
+    np.testing.assert_array_equal(s._proba(cands), s.model.predict_proba(x[cands]))
+    sparse = cands[::7]
+    np.testing.assert_array_equal(s._proba(sparse), s.model.predict_proba(x[sparse]))
+
+
+def test_round_records_count_random_fills(data):
+    x, labels, graph = data
+    y = (labels == 3).astype(int)
+    s = Seals(x, neighbors=graph, k=2, max_k=2, seed=0)
+    ids0 = seed_ids(y, pos=2, neg=3)
+    s.teach(ids0, y[ids0])
+    ids = s.query(200)  # the pool of 2-neighbourhoods of 2 positives holds at most 4
+    pool = s.pool.shape[0]
+    s.teach(ids, y[ids])
+    assert s.history[-1].filled_random == 200 - pool > 0
+    assert s.history[-1].as_dict()["filled_random"] == 200 - pool

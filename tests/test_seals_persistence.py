@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from panning.neighbors import exact_knn_graph
+from panning.neighbors import exact_knn_graph, index_checksum, legacy_session_graph
 from panning.seals import Seals
 
 
@@ -86,7 +86,7 @@ def test_resume_restores_pool_and_next_query(tmp_path, data, strategy):
     again.close()
 
 
-def test_resume_rebuilds_the_default_graph(tmp_path, data):
+def test_resume_loads_the_saved_index_never_rebuilds_it(tmp_path, data):
     x, y, _ = data
     path = tmp_path / "s.db"
     live = Seals(x, k=8, path=path, seed=1)
@@ -94,9 +94,50 @@ def test_resume_rebuilds_the_default_graph(tmp_path, data):
     live.teach(ids, y[ids])
     q = live.query(10)
     live.close()
+    index_file = f"{path}.hnsw"
+    assert os.path.exists(index_file)
     back = Seals.resume(path, x)
     np.testing.assert_array_equal(back.query(10), q)
     back.close()
+    with pytest.raises(ValueError, match="its own index"):
+        Seals.resume(path, x, neighbors=exact_knn_graph(x, 100, metric="l2"))
+    # moved: found again through index_path=
+    moved = tmp_path / "elsewhere.hnsw"
+    os.replace(index_file, moved)
+    with pytest.raises(FileNotFoundError, match="rebuild_index=True"):
+        Seals.resume(path, x)
+    with Seals.resume(path, x, index_path=moved) as again:
+        np.testing.assert_array_equal(again.query(10), q)
+    # another index in its place (a rebuild differs): refused, named
+    other = Seals(x, k=8, path=tmp_path / "other.db", seed=1)
+    other.close()
+    os.replace(tmp_path / "other.db.hnsw", index_file)
+    if index_checksum(index_file) != index_checksum(moved):
+        with pytest.raises(ValueError, match="checksum differs"):
+            Seals.resume(path, x)
+    os.unlink(index_file)
+    # rebuilt on request: recorded, the labels kept, the session goes on
+    with Seals.resume(path, x, rebuild_index=True) as rebuilt:
+        assert rebuilt.n_labeled == ids.shape[0]
+        nxt = rebuilt.query(10)
+        rebuilt.teach(nxt, y[nxt])
+    with Seals.resume(path, x) as after:
+        assert after.n_labeled == ids.shape[0] + 10
+
+
+def test_legacy_session_without_index_replays_its_deterministic_graph(tmp_path, data):
+    # Sessions written before sessions kept their index recorded only the hash of a graph
+    # built on one thread; resuming one rebuilds exactly that graph.
+    x, y, _ = data
+    path = tmp_path / "old.db"
+    graph = legacy_session_graph(x, 100, metric="cosine")
+    live = Seals(x, neighbors=graph, k=8, path=path, seed=1)
+    ids = np.r_[np.flatnonzero(y == 1)[:3], np.flatnonzero(y == 0)[:10]]
+    live.teach(ids, y[ids])
+    q = live.query(10)
+    live.close()
+    with Seals.resume(path, x) as back:
+        np.testing.assert_array_equal(back.query(10), q)
     with pytest.raises(ValueError, match="graph differs"):
         Seals.resume(path, x, neighbors=exact_knn_graph(x, 100, metric="l2"))
 

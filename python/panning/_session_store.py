@@ -343,6 +343,12 @@ class SessionStore:
             conn.execute("ROLLBACK")
             raise
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Replace one ``meta`` entry (JSON), durable when it returns."""
+        if not self.writable:
+            raise SessionInUseError(f"{self.path} is open read-only")
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
     def set_record(self, round_: int, record: dict[str, Any]) -> None:
         if not self.writable:
             return  # a read-only view records nothing

@@ -166,7 +166,8 @@ class LabelingSession:
         """A new session file over ``embeddings`` (an ``.npy`` path or :data:`BUILTIN_CLINC150`).
 
         ``classes`` names the labels (class ``i`` is ``classes[i]``); with two classes the second
-        is the concept searched for. ``index`` caches the kNN graph (default: ``PATH.knn.npz``).
+        is the concept searched for. ``index`` is the session's kNN index file (default:
+        ``PATH.hnsw``; built on every thread, reloaded by :meth:`open`, never rebuilt silently).
         """
         p = os.path.abspath(os.fspath(path))
         if os.path.exists(p):
@@ -184,7 +185,7 @@ class LabelingSession:
             item_path, loaded = None, builtin_items
         else:
             item_path, loaded = None, [{} for _ in range(int(emb.shape[0]))]
-        index_path = os.path.abspath(index) if index else p + ".knn.npz"
+        index_path = os.path.abspath(index) if index else p + ".hnsw"
         binary = len(names) == 2
         try:
             seals = Seals(
@@ -231,10 +232,14 @@ class LabelingSession:
         return {k: json.loads(v) for k, v in rows}
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, write: bool = True) -> LabelingSession:
-        """Reopen a session file: the label log is replayed, the kNN graph loaded from its cache.
+    def open(
+        cls, path: str | os.PathLike[str], *, write: bool = True, rebuild_index: bool = False
+    ) -> LabelingSession:
+        """Reopen a session file: the label log is replayed over the session's saved kNN index.
 
         ``write=False`` takes no lock (for reading while a server holds the file).
+        ``rebuild_index=True`` builds the index again when its file is lost (see
+        :meth:`panning.Seals.resume`).
         """
         p = os.path.abspath(os.fspath(path))
         meta = cls.read_meta(p)
@@ -245,7 +250,9 @@ class LabelingSession:
             loaded = builtin_items
         else:
             loaded = [{} for _ in range(int(emb.shape[0]))]
-        seals = Seals.resume(p, emb, index_path=meta["index"], read_only=not write)
+        seals = Seals.resume(
+            p, emb, index_path=meta["index"], read_only=not write, rebuild_index=rebuild_index
+        )
         return cls(p, seals, loaded, meta)
 
     def close(self) -> None:

@@ -6,8 +6,13 @@ sources provide it:
 - :class:`KnnGraphSource` over a precomputed kNN graph ``ids [N, k]`` (int64, row ``i`` lists the
   neighbours of dataset id ``i`` nearest first, ``-1`` pads short rows). Lookups are a row gather.
 - :class:`IndexSource` over any object with the ``HNSWIndex`` / ``FlatIndex`` API
-  (``search(q, k, *, ef=None, exclude=None) -> (ids, dists)`` and ``knn_graph(k)``); it reads the
-  embedding rows of the asked ids and searches for ``k + 1`` neighbours, dropping the id itself.
+  (``search(q, k, *, ef=None, exclude=None) -> (ids, dists)``); it reads the embedding rows of
+  the asked ids, searches for ``k + 1`` neighbours, drops the id itself and keeps the rows it
+  found (a search per id, once per session).
+
+A SEALS session's default source is an ``HNSWIndex`` built by :func:`build_index` (every
+thread, the embeddings streamed in blocks, float16 storage for float16 embeddings) and saved
+beside the session file, so :meth:`panning.Seals.resume` loads it instead of rebuilding it.
 
 :func:`exact_knn_graph` builds an exact graph in float32 NumPy blocks (matrix multiply + partial
 top-k). Its cost is ``O(N^2 d)`` flops and ``O(block * N)`` memory: about 4 minutes for the
@@ -25,14 +30,18 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import on_cuda
+from ._arrays import is_cupy, is_torch, on_cuda
 
 __all__ = [
     "IndexSource",
+    "build_index",
+    "index_checksum",
     "KnnGraphSource",
     "NeighborSource",
     "exact_knn_graph",
+    "check_index",
     "fingerprint",
+    "graph_hash",
     "load_or_build_graph",
     "rows_as_float32",
 ]
@@ -154,6 +163,10 @@ class KnnGraphSource:
 class IndexSource:
     """Neighbours found by searching an index with the ``panning.HNSWIndex`` API.
 
+    Each id is searched once: its row of neighbours is kept (int32 where the ids allow) and
+    served from memory when asked again (replays, widening, density strategies), so the memory
+    grows with the ids a session touches, not with the data.
+
     Parameters
     ----------
     index : object
@@ -165,6 +178,15 @@ class IndexSource:
         Neighbours per id.
     ef : int, optional
         Passed to ``search``.
+
+    Examples
+    --------
+    >>> import numpy as np, panning
+    >>> x = np.array([[0.0], [1.0], [3.0], [7.0]], dtype=np.float32)
+    >>> src = IndexSource(panning.FlatIndex(1), x, k=2)
+    >>> src.index.add(x)
+    >>> src.neighbors(np.array([0, 3])).tolist()
+    [[1, 2], [2, 1]]
     """
 
     def __init__(self, index: Any, embeddings: Any, *, k: int, ef: int | None = None) -> None:
@@ -176,6 +198,9 @@ class IndexSource:
         self._embeddings = embeddings
         self._k = int(k)
         self.ef = ef
+        n = int(embeddings.shape[0])
+        self._dtype = np.int32 if n < 2**31 else np.int64
+        self._known: dict[int, np.ndarray] = {}
 
     @property
     def k(self) -> int:
@@ -183,18 +208,130 @@ class IndexSource:
 
     def neighbors(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
+        missing = np.unique(ids[[int(i) not in self._known for i in ids.tolist()]])
+        if missing.size:
+            for i, row in zip(missing.tolist(), self._search(missing)):
+                self._known[i] = row
         out = np.full((ids.shape[0], self._k), -1, dtype=np.int64)
-        if ids.size == 0:
-            return out
+        for r, i in enumerate(ids.tolist()):
+            out[r] = self._known[i]
+        return out
+
+    def _search(self, ids: np.ndarray) -> np.ndarray:
         q = rows_as_float32(self._embeddings, ids)
         # ef only when set: exact indexes (FlatIndex) take no ef
         extra = {} if self.ef is None else {"ef": self.ef}
         found, _ = self.index.search(q, self._k + 1, **extra)
         found = np.asarray(found, dtype=np.int64)
-        for r in range(ids.shape[0]):  # drop the id itself (an ANN index may not list it first)
-            row = found[r][(found[r] != ids[r]) & (found[r] >= 0)][: self._k]
-            out[r, : row.shape[0]] = row
-        return out
+        # Drop the id itself (an ANN index may not list it first) and -1 padding, keeping the
+        # order: a stable sort moves the dropped entries to the end of each row.
+        keep = (found != ids[:, None]) & (found >= 0)
+        order = np.argsort(~keep, axis=1, kind="stable")
+        rows = np.where(np.take_along_axis(keep, order, 1), np.take_along_axis(found, order, 1), -1)
+        return rows[:, : self._k].astype(self._dtype)
+
+
+def _host_block(embeddings: Any, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` as a CPU numpy array, float16 kept, anything else as float32."""
+    if is_torch(embeddings):
+        t = embeddings[start:stop].detach()
+        t = t if str(t.dtype) == "torch.float16" else t.float()
+        return np.asarray(t.cpu().numpy())
+    a: np.ndarray
+    if is_cupy(embeddings):
+        a = embeddings[start:stop].get()
+    else:
+        a = np.asarray(embeddings[start:stop])
+    return a if a.dtype in (np.float16, np.float32) else a.astype(np.float32)
+
+
+def build_index(
+    embeddings: Any,
+    *,
+    metric: str = "cosine",
+    storage: str | None = None,
+    M: int = 16,  # noqa: N803 (the paper's name)
+    ef_construction: int = 200,
+    threads: int | None = None,
+    block: int = 65536,
+    progress: bool = False,
+) -> Any:
+    """An ``HNSWIndex`` over the rows of ``embeddings`` (ids = row numbers), built in parallel.
+
+    The rows are streamed in blocks of ``block`` (a float16 ``np.memmap`` is read block by
+    block, never copied whole), inserted on ``threads`` threads (default: all), and stored as
+    float16 when the embeddings are float16 (``storage`` overrides), float32 otherwise. A
+    parallel build depends on scheduling: two builds of the same data give slightly different
+    graphs, so a session keeps the index it was built with (:meth:`HNSWIndex.save`).
+    Peak memory: the index (``memory_bytes``, about ``2 d + 150`` bytes per row with float16
+    storage and M = 16) plus one block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(500, 8)).astype(np.float16)
+    >>> index = build_index(x, metric="l2")
+    >>> len(index), index.storage
+    (500, 'float16')
+    """
+    import panning
+
+    n, d = _shape(embeddings)
+    if storage is None:
+        storage = "float16" if str(embeddings.dtype) in ("float16", "torch.float16") else "float32"
+    if isinstance(block, bool) or int(block) != block or block <= 0:
+        raise ValueError(f"block must be a positive integer, got {block!r}")
+    index = panning.HNSWIndex(
+        d,
+        metric=metric,  # type: ignore[arg-type]
+        M=M,
+        ef_construction=ef_construction,
+        storage=storage,  # type: ignore[arg-type]
+        threads=threads,
+    )
+    for s in _progress(range(0, n, int(block)), progress, "HNSW index"):
+        index.add(_host_block(embeddings, s, min(n, s + int(block))))
+    return index
+
+
+def index_checksum(path: str | os.PathLike[str]) -> str:
+    """The checksum an index file ends with (hex): names one exact file without reading it all.
+
+    ``HNSWIndex.load`` verifies it against the file's bytes; a session records it to know that
+    the index it reloads is the one its pool came from.
+    """
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 8:
+            raise ValueError(f"{os.fspath(path)} is not an index file (too short)")
+        f.seek(-8, os.SEEK_END)
+        return f.read(8).hex()
+
+
+def check_index(index: Any, embeddings: Any, metric: str, where: str) -> None:
+    """Refuse an index that does not hold ``embeddings`` under their row numbers.
+
+    Checks the size, dimension, metric and ids, and for ``l2`` / ``cosine`` that a sample of
+    rows finds itself at distance ~0 (an index of other data of the same shape fails that).
+    """
+    n, d = _shape(embeddings)
+    if len(index) != n or index.dim != d:
+        raise ValueError(f"{where} indexes {len(index)} x {index.dim} vectors, not {n} x {d}")
+    if index.metric != metric:
+        raise ValueError(f"{where} is a {index.metric} index; the session uses {metric}")
+    ids = np.asarray(index.ids)
+    if not np.array_equal(ids, np.arange(n, dtype=ids.dtype)):
+        raise ValueError(f"{where} does not store row i under id i (ids are not 0 .. {n - 1})")
+    if metric in ("l2", "cosine") and n:
+        rows = np.unique(np.linspace(0, n - 1, num=min(32, n)).astype(np.int64))
+        q = rows_as_float32(embeddings, rows)
+        _, dist = index.search(q, 1)
+        scale = (q * q).sum(1) if metric == "l2" else np.ones(len(rows), dtype=np.float32)
+        far = np.asarray(dist)[:, 0] > 1e-2 * np.maximum(scale, 1e-12)
+        if np.mean(far) > 0.25:
+            raise ValueError(
+                f"{where} does not hold these embeddings (rows are not found at distance 0)"
+            )
 
 
 def exact_knn_graph(
@@ -266,14 +403,19 @@ def load_or_build_graph(
     *,
     metric: str = "cosine",
     progress: bool = False,
+    threads: int | None = None,
 ) -> np.ndarray:
     """A kNN graph of ``embeddings`` with at least ``k`` columns, cached in ``path`` (``.npz``).
 
     When ``path`` exists and was built from the same embeddings (fingerprint and shape) with the
     same metric and at least ``k`` neighbours, its first ``k`` columns are returned; otherwise the
     graph is built (exactly on the GPU when the embeddings are a CUDA torch tensor or cupy array
-    and panning has CUDA; else ``panning.HNSWIndex`` when this build of panning has it, else
-    :func:`exact_knn_graph`) and written to ``path`` atomically.
+    and panning has CUDA; else from a ``panning.HNSWIndex`` built by :func:`build_index` on
+    ``threads`` threads, default all) and written to ``path`` atomically. Ids are int32 when the
+    row count allows (int64 otherwise): 4 bytes per neighbour.
+
+    A SEALS session does not need this graph (it searches its index for the ids it expands);
+    it is for callers that want every row's neighbours at once.
 
     Raises
     ------
@@ -292,34 +434,62 @@ def load_or_build_graph(
             if stored_metric != metric:
                 raise ValueError(f"{path} holds a {stored_metric} graph, not {metric}")
             if f["ids"].shape[1] >= k:
-                return np.asarray(f["ids"][:, :k], dtype=np.int64)
-    graph = _build_default_graph(embeddings, k, metric=metric, progress=progress)
+                return _compact_ids(f["ids"][:, :k], n)
+    graph = _build_default_graph(embeddings, k, metric=metric, progress=progress, threads=threads)
     if path is not None:
         tmp = f"{os.fspath(path)}.tmp-{os.getpid()}.npz"
-        np.savez(tmp, ids=graph, fingerprint=np.str_(fp), metric=np.str_(metric))
-        os.replace(tmp, path)
+        try:
+            np.savez(tmp, ids=graph, fingerprint=np.str_(fp), metric=np.str_(metric))
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return graph
 
 
-def _build_default_graph(embeddings: Any, k: int, *, metric: str, progress: bool) -> np.ndarray:
+def _compact_ids(ids: np.ndarray, n: int) -> np.ndarray:
+    """Graph ids as int32 when ``n`` fits (half the memory of int64), else int64."""
+    return np.ascontiguousarray(ids, dtype=np.int32 if n < 2**31 else np.int64)
+
+
+def graph_hash(graph: np.ndarray, *, block: int = 1 << 16) -> str:
+    """A hash of a kNN graph's ids, the same for int32 and int64 storage (blocks, no full copy)."""
+    h = hashlib.blake2b(digest_size=16)
+    for s in range(0, graph.shape[0], block):
+        h.update(np.ascontiguousarray(graph[s : s + block], dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _build_default_graph(
+    embeddings: Any, k: int, *, metric: str, progress: bool, threads: int | None = None
+) -> np.ndarray:
     import panning
 
+    n, _ = _shape(embeddings)
     # Embeddings on a GPU: the exact graph there (tiled distances + per-row top-k), in place.
     if on_cuda(embeddings) and panning.build_info()["cuda"]:
         ids, _ = panning.knn_graph(embeddings, k, metric=metric)  # type: ignore[arg-type]
         mod = type(ids).__module__.split(".")[0]
         host = ids.cpu().numpy() if mod == "torch" else ids.get() if mod == "cupy" else ids
-        return np.asarray(host, dtype=np.int64)
-    # The one place that lights up panning's own HNSW index once it is part of the build.
-    hnsw = getattr(panning, "HNSWIndex", None)
-    if hnsw is not None:
-        n, d = _shape(embeddings)
-        # Built on one thread: a parallel HNSW build depends on scheduling, and Seals.resume
-        # rebuilds this graph and checks it is the one the session was made with. Searches are
-        # independent per query, so the kNN-graph pass runs on every thread and stays exact.
-        index = hnsw(d, metric=metric, threads=1)
-        index.add(rows_as_float32(embeddings, np.arange(n)))
-        index.threads = None
-        ids, _ = index.knn_graph(k)
-        return np.asarray(ids, dtype=np.int64)
-    return exact_knn_graph(embeddings, k, metric=metric, progress=progress)
+        return _compact_ids(host, n)
+    index = build_index(embeddings, metric=metric, threads=threads, progress=progress)
+    index.threads = None  # searches are independent per query: every thread, same result
+    ids, _ = index.knn_graph(k)
+    return _compact_ids(ids, n)
+
+
+def legacy_session_graph(embeddings: Any, k: int, *, metric: str) -> np.ndarray:
+    """The graph sessions made before panning kept their index rebuilt on every resume.
+
+    One thread, float32 storage, every row in one ``add``: the deterministic build those
+    sessions recorded the hash of. Only :meth:`panning.Seals.resume` of such a session
+    without its graph cache calls this; new sessions save their index instead.
+    """
+    import panning
+
+    n, d = _shape(embeddings)
+    index = panning.HNSWIndex(d, metric=metric, threads=1)  # type: ignore[arg-type]
+    index.add(rows_as_float32(embeddings, np.arange(n)))
+    index.threads = None
+    ids, _ = index.knn_graph(k)
+    return _compact_ids(ids, n)

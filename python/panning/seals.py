@@ -38,14 +38,19 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import check_float_dtype
+from ._arrays import check_float_dtype, on_cuda
 from ._session_store import SessionInUseError, SessionStore
 from .models import LogisticRegression
 from .neighbors import (
     IndexSource,
     KnnGraphSource,
     NeighborSource,
+    build_index,
+    check_index,
     fingerprint,
+    graph_hash,
+    index_checksum,
+    legacy_session_graph,
     load_or_build_graph,
     rows_as_float32,
 )
@@ -84,6 +89,9 @@ class RoundRecord:
     the queryable data (all ids minus ``exclude``) that was ever a candidate of a strategy.
     ``recall`` is positives labeled / positives in the queryable data, when that is known
     (simulations); ``average_precision`` is measured on the session's ``eval_set``.
+    ``filled_random`` counts the ids of the round's query that no strategy chose: drawn
+    uniformly because the pool held fewer ids than asked (or, before labels of two classes
+    exist, because there was no model yet).
     """
 
     round: int
@@ -94,6 +102,7 @@ class RoundRecord:
     average_precision: float | None = None
     recall: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    filled_random: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON-ready plain types (the names of ``panning seals --json``)."""
@@ -173,6 +182,45 @@ def _as_labels(labels: Any, count: int) -> np.ndarray:
     return _int64_values(a, "labels")
 
 
+def _stored_index(meta: dict[str, Any], path: str) -> dict[str, Any] | None:
+    """The session's ``index`` record, validated, with its file resolved to an absolute path."""
+    entry = meta.get("index")
+    if entry is None:
+        return None
+    if (
+        not isinstance(entry, dict)
+        or not isinstance(entry.get("file"), str)
+        or not isinstance(entry.get("checksum"), str)
+    ):
+        raise ValueError(
+            f"{path}: table meta, key 'index': expected an object with 'file' and 'checksum', "
+            f"got {entry!r:.80}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    return {**entry, "file": os.path.join(folder, entry["file"])}
+
+
+def _check_stored_index(
+    index_file: str | None, stored: dict[str, Any], rebuild: bool, path: str
+) -> None:
+    """Refuse a missing or different index file (unless rebuilding), naming the way out."""
+    if rebuild:
+        return
+    how = (
+        f"pass index_path= if it moved; or rebuild it with Seals.resume({path!r}, embeddings, "
+        "rebuild_index=True) or `panning session reindex SESSION` (the replayed pool then comes "
+        "from a new index and may differ; the labels are kept)"
+    )
+    assert index_file is not None
+    if not os.path.exists(index_file):
+        raise FileNotFoundError(f"the session's index file {index_file} is missing: {how}")
+    if index_checksum(index_file) != stored["checksum"]:
+        raise ValueError(
+            f"{index_file} is not the index the session {path} was made with (checksum "
+            f"differs): {how}"
+        )
+
+
 class Seals:
     """An active-learning session over ``embeddings`` with a kNN candidate pool.
 
@@ -184,10 +232,11 @@ class Seals:
     neighbors : array [N, k'] of int, NeighborSource, index object, or None
         The kNN graph (row-aligned ids, nearest first, ``-1`` padding), a
         :class:`~panning.neighbors.NeighborSource`, or an object with the ``panning.HNSWIndex``
-        search API. ``None`` builds one (cached in ``index_path`` when given). Not needed when
+        search API. ``None``: an ``HNSWIndex`` over the embeddings, built on every thread
+        (:func:`panning.neighbors.build_index`) or loaded from ``index_path``. Not needed when
         ``candidates="all"`` (unless the strategy needs the graph).
     k : int
-        Neighbours per expanding labeled item that enter the pool (default ``DEFAULT_K`` = 50).
+        Neighbours per expanding labeled item that enter the pool (default ``DEFAULT_K`` = 30).
     max_k : int, optional
         Widening limit (``<= k``: no widening). Default: ``DEFAULT_MAX_K`` = 100, or the
         width of a given graph if narrower. When the pool holds fewer than ``min_pool``
@@ -225,7 +274,11 @@ class Seals:
         Held-out embeddings and labels; each round records the average precision of the
         positive class (mean over classes for multi-class).
     index_path : str, optional
-        Where the default kNN graph is cached (loaded when present, else built and saved).
+        The default index's file: loaded when it exists (it must index these embeddings under
+        their row numbers), else built and saved there. Default with ``path``: ``path +
+        ".hnsw"`` beside the session file, which records the file's checksum so that
+        :meth:`resume` reloads exactly this index instead of rebuilding it. A ``.npz`` path is a
+        kNN-graph cache (:func:`panning.neighbors.load_or_build_graph`, older sessions).
     metric : str
         Metric of the default graph: ``"cosine"`` (default), ``"ip"`` or ``"l2"``.
     progress : bool
@@ -273,16 +326,72 @@ class Seals:
             raise FileExistsError(
                 f"{os.fspath(path)} already exists; continue it with Seals.resume or pick another"
             )
-        self._setup(
-            embeddings, neighbors=neighbors, k=k, max_k=max_k, min_pool=min_pool, expand=expand,
-            strategy=strategy, model=model,
-            candidates=candidates, positive_label=positive_label, classes=classes,
-            exclude=exclude, seed=seed, eval_set=eval_set, index_path=index_path, metric=metric,
-            progress=progress,
-        )  # fmt: skip
+        self._session_dir = None if path is None else os.path.dirname(os.path.abspath(path))
+        self._index_pending: tuple[str, str] | None = None
+        try:
+            self._create(
+                embeddings, path, neighbors=neighbors, k=k, max_k=max_k, min_pool=min_pool,
+                expand=expand, strategy=strategy, model=model, candidates=candidates,
+                positive_label=positive_label, classes=classes, exclude=exclude, seed=seed,
+                eval_set=eval_set, index_file=self._index_file(index_path, path), metric=metric,
+                progress=progress,
+            )  # fmt: skip
+        except BaseException:
+            self._discard_index()
+            raise
+
+    def _create(self, embeddings: Any, path: Any, **setup: Any) -> None:
+        self._setup(embeddings, **setup)
         self._store: SessionStore | None = None
         if path is not None:
             self._store = SessionStore.create(path, self._meta(), self._excluded_ids)
+        self._publish_index()
+
+    def _index_file(
+        self, index_path: str | os.PathLike[str] | None, path: str | os.PathLike[str] | None
+    ) -> str | None:
+        if index_path is not None:
+            return os.path.abspath(os.fspath(index_path))
+        return None if path is None else os.path.abspath(os.fspath(path)) + ".hnsw"
+
+    def _default_source(self, index_file: str | None, rebuild: bool = False) -> NeighborSource:
+        """The session's own index: loaded from ``index_file`` when it exists, else built (and
+        saved there). Sets ``_index_meta``: what the session file records about it."""
+        from .index import HNSWIndex
+
+        if index_file is not None and os.path.exists(index_file) and not rebuild:
+            index = HNSWIndex.load(index_file)
+            check_index(index, self.embeddings, self.metric, index_file)
+            saved = index_file
+        else:
+            index = build_index(self.embeddings, metric=self.metric, progress=self.progress)
+            saved = None
+            if index_file is not None:
+                # Saved under a name of this process's own and renamed into place by
+                # _publish_index once the session file is ours: two processes creating one
+                # session never overwrite each other's index.
+                saved = f"{index_file}.{os.getpid()}-{id(self):x}.partial"
+                index.save(saved)
+                self._index_pending = (saved, index_file)
+        self._index_meta: dict[str, Any] | None = {
+            "file": index_file,
+            "checksum": None if saved is None else index_checksum(saved),
+            "storage": index.storage,
+            "M": index.M,
+            "ef_construction": index.ef_construction,
+        }
+        return IndexSource(index, self.embeddings, k=self.max_k)
+
+    def _publish_index(self) -> None:
+        """Move a newly built index file into place (the session file is ours now)."""
+        pending, self._index_pending = self._index_pending, None
+        if pending is not None:
+            os.replace(*pending)
+
+    def _discard_index(self) -> None:
+        pending, self._index_pending = getattr(self, "_index_pending", None), None
+        if pending is not None and os.path.exists(pending[0]):
+            os.unlink(pending[0])
 
     # ---- construction ---------------------------------------------------------------------
     def _setup(
@@ -302,9 +411,10 @@ class Seals:
         exclude: npt.ArrayLike | None,
         seed: int,
         eval_set: tuple[Any, Any] | None,
-        index_path: str | os.PathLike[str] | None,
+        index_file: str | None,
         metric: str,
         progress: bool,
+        rebuild_index: bool = False,
     ) -> None:
         check_float_dtype(embeddings.dtype, "embeddings")  # the package's dtype policy
         shape = tuple(int(s) for s in embeddings.shape)
@@ -353,11 +463,15 @@ class Seals:
         t = time.perf_counter()
         self._source: NeighborSource | None = None
         self._graph_hash: str | None = None
+        self._index_meta = None
         needs_graph = candidates == "knn" or getattr(self.strategy, "scope", None) == "knn"
         if neighbors is None and needs_graph:
-            neighbors = load_or_build_graph(
-                embeddings, self.max_k, index_path, metric=metric, progress=progress
-            )
+            if index_file is not None and index_file.endswith(".npz"):  # a kNN-graph cache
+                neighbors = load_or_build_graph(
+                    embeddings, self.max_k, index_file, metric=metric, progress=progress
+                )
+            else:
+                neighbors = self._default_source(index_file, rebuild_index)
         if neighbors is not None:
             if max_k is None and hasattr(neighbors, "shape") and len(neighbors.shape) == 2:
                 self.max_k = max(self.k, min(self.max_k, int(neighbors.shape[1])))
@@ -377,6 +491,7 @@ class Seals:
         self._fit_classes: np.ndarray = np.empty(0, dtype=np.int64)
         self._strategy_cache: dict[str, Any] = {}
         self._pending: dict[str, float] = {}
+        self._pending_filled = 0
         self._queried = False
         self.history: list[RoundRecord] = []
 
@@ -396,17 +511,22 @@ class Seals:
                     f"the kNN graph has {graph.shape[1]} columns, fewer than k={self.max_k}"
                 )
             src = KnnGraphSource(graph, k=self.max_k)
-            import hashlib
-
-            self._graph_hash = hashlib.blake2b(
-                np.ascontiguousarray(graph[:, : self.max_k], dtype=np.int64).tobytes(),
-                digest_size=16,
-            ).hexdigest()
+            self._graph_hash = graph_hash(graph[:, : self.max_k])
         if src.k < self.max_k:
             raise ValueError(
                 f"the neighbour source gives {src.k} neighbours, fewer than k={self.max_k}"
             )
         return src
+
+    def _stored_index_meta(self) -> dict[str, Any] | None:
+        """``_index_meta`` with the file named relative to the session's folder when in it."""
+        if self._index_meta is None or self._index_meta["file"] is None:
+            return None
+        out = dict(self._index_meta)
+        folder = getattr(self, "_session_dir", None)
+        if folder is not None and os.path.dirname(out["file"]) == folder:
+            out["file"] = os.path.basename(out["file"])
+        return out
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -414,6 +534,7 @@ class Seals:
             "dim": self._dim,
             "fingerprint": self._fingerprint,
             "graph_hash": self._graph_hash,
+            "index": self._stored_index_meta(),
             "config": {
                 "k": self.k,
                 "max_k": self.max_k,
@@ -442,22 +563,32 @@ class Seals:
         index_path: str | os.PathLike[str] | None = None,
         progress: bool = False,
         read_only: bool = False,
+        rebuild_index: bool = False,
     ) -> Seals:
         """Reopen a session file and replay its label log: same pool, same next query.
 
         The configuration (k, expand, candidates, seed, labels, excluded ids) comes from the file.
-        A custom strategy or model must be passed again (the file records only its name); the kNN
-        graph is rebuilt (or loaded from ``index_path`` / ``neighbors``) and checked against the
-        stored hash. Nothing is written to the file until the next :meth:`teach`.
+        A custom strategy or model must be passed again (the file records only its name). The
+        session's index is loaded from the file it was saved to (``index_path`` if it moved) and
+        checked against the checksum the session recorded; it is never rebuilt silently. A
+        session made over a given graph checks that graph's hash. Nothing is written to the file
+        until the next :meth:`teach`.
+
+        ``rebuild_index=True`` builds a new index when the old one is lost (saved over the
+        recorded file and recorded, unless ``read_only``); a parallel build differs slightly
+        from the lost one, so the replayed pool may differ from the one the labels were chosen
+        from. Labels are never affected.
 
         ``read_only=True`` takes no writer lock, so a session another process is writing can be
         inspected (queried, exported); :meth:`teach` then raises.
 
         Raises
         ------
+        FileNotFoundError
+            The session's index file is missing (the message says how to rebuild it).
         ValueError
-            If ``embeddings`` do not match the stored shape or fingerprint, the graph differs, or
-            the file fails validation (the error names the file, table and row).
+            If ``embeddings`` do not match the stored shape or fingerprint, the index or graph
+            differs, or the file fails validation (the error names the file, table and row).
         SessionInUseError
             Another session has the file open for writing (unless ``read_only``).
         """
@@ -481,14 +612,39 @@ class Seals:
             if model is None and cfg["model"] != "default":
                 raise ValueError(f"the session used a {cfg['model']} model; pass it as model=")
             self = cls.__new__(cls)
+            self._session_dir = os.path.dirname(os.path.abspath(path))
+            stored_index = _stored_index(meta, os.fspath(path))
+            index_file = self._index_file(index_path, None)
+            if stored_index is not None and neighbors is None and index_file is None:
+                index_file = stored_index["file"]
+            legacy = stored_index is None and meta.get("graph_hash") and neighbors is None
+            if legacy and index_file is None:
+                # A session from before sessions kept their index: its deterministic graph.
+                neighbors = legacy_session_graph(embeddings, cfg.get("max_k", cfg["k"]),
+                                                 metric=cfg["metric"])  # fmt: skip
+            if stored_index is not None and neighbors is not None:
+                raise ValueError(
+                    f"the session {os.fspath(path)} was made over its own index "
+                    f"{stored_index['file']}; resume it without neighbors= (index_path= if the "
+                    "file moved) so that its pool is replayed over the same neighbours"
+                )
+            if stored_index is not None and neighbors is None:
+                _check_stored_index(index_file, stored_index, rebuild_index, os.fspath(path))
+            if rebuild_index and not store.writable:
+                index_file = None  # read-only: a rebuilt index lives in memory only
+            self._index_pending = None
             self._setup(
                 embeddings, neighbors=neighbors, k=cfg["k"], max_k=cfg.get("max_k"),
                 min_pool=cfg.get("min_pool", 100), expand=cfg["expand"],
                 strategy=strategy, model=model, candidates=cfg["candidates"],
                 positive_label=cfg["positive_label"], classes=cfg["classes"],
                 exclude=store.excluded(meta["rows"]), seed=cfg["seed"], eval_set=eval_set,
-                index_path=index_path, metric=cfg["metric"], progress=progress,
+                index_file=index_file, metric=cfg["metric"], progress=progress,
+                rebuild_index=rebuild_index,
             )  # fmt: skip
+            if rebuild_index and self._index_meta is not None and store.writable:
+                self._publish_index()
+                store.set_meta("index", self._stored_index_meta())
             stored_hash = meta.get("graph_hash")
             if stored_hash and self._graph_hash and stored_hash != self._graph_hash:
                 raise ValueError(
@@ -505,8 +661,11 @@ class Seals:
                 if record is not None:
                     rec.seconds = record.get("seconds", {})
                     rec.average_precision = record.get("average_precision")
+                    rec.filled_random = int(record.get("filled_random", 0))
                 self.history.append(rec)
         except BaseException:
+            if "self" in locals():
+                self._discard_index()
             store.close()
             raise
         self._store = store
@@ -569,13 +728,32 @@ class Seals:
         return time.perf_counter() - t
 
     def _proba(self, ids: np.ndarray) -> np.ndarray:
+        """The model's probabilities for ``ids``, in blocks of at most 65,536 rows.
+
+        Ascending ids that fill most of their span (a full scan: every unlabeled id) are scored
+        over the contiguous rows ``ids[0] .. ids[-1]`` of the block, read in place (a slice of
+        an array or memmap, no gather copy), and the labeled rows' scores dropped: scoring a
+        few extra rows costs less than gathering the rest.
+        """
         out = []
         for s in range(0, ids.shape[0], 65536):  # bounded memory on full scans
-            p = self.model.predict_proba(self._rows(ids[s : s + 65536]))
-            out.append(np.asarray(p))  # float64 too: the kernels read it natively
+            chunk = ids[s : s + 65536]
+            lo, hi = int(chunk[0]), int(chunk[-1]) + 1
+            dense = hi - lo <= chunk.shape[0] + chunk.shape[0] // 4 and (
+                chunk.shape[0] < 2 or bool(np.all(chunk[1:] > chunk[:-1]))
+            )
+            if dense and not on_cuda(self.embeddings):
+                block = np.asarray(self.embeddings[lo:hi])
+                if block.dtype not in (np.float16, np.float32):
+                    block = block.astype(np.float32)
+                p = np.asarray(self.model.predict_proba(block))
+                p = p if hi - lo == chunk.shape[0] else p[chunk - lo]
+            else:
+                p = np.asarray(self.model.predict_proba(self._rows(chunk)))
+            out.append(p)  # float64 too: the kernels read it natively
         if not out:
             return np.empty((0, max(self._fit_classes.shape[0], 1)), dtype=np.float32)
-        return np.concatenate(out)
+        return out[0] if len(out) == 1 else np.concatenate(out)
 
     def predict_proba(self, x: Any) -> np.ndarray:
         """The current model's probabilities for ``x [n, d]`` (fits first if labels changed)."""
@@ -631,10 +809,12 @@ class Seals:
             scoring = ctx.scoring_seconds
             self._check_selection(chosen, cands, take)
             self._mark_scored(cands)
-        if chosen.shape[0] < n:
-            chosen = np.r_[chosen, self._random_fill(n - chosen.shape[0], chosen, ran, rng)]
+        filled = n - chosen.shape[0]
+        if filled > 0:
+            chosen = np.r_[chosen, self._random_fill(filled, chosen, ran, rng)]
         total = time.perf_counter() - t
         self._pending = {"training": training, "scoring": scoring, "selection": total - scoring}
+        self._pending_filled = max(filled, 0)
         self._queried = self._queried or ran
         return chosen
 
@@ -707,6 +887,8 @@ class Seals:
         self._pending = {}
         self._queried = False
         rec = self._record(seconds)
+        rec.filled_random = min(self._pending_filled, int(idx.shape[0]))
+        self._pending_filled = 0
         if self.eval_set is not None:
             seconds["training"] = seconds.get("training", 0.0) + self._fit()
             rec.average_precision = self._evaluate()

@@ -1,4 +1,4 @@
-"""``panning session new|seed|query|teach|status|export``: label with people or other tools.
+"""``panning session new|seed|query|teach|status|export|reindex``: label with people or other tools.
 
 A session file (SQLite, :mod:`panning.labeling`) holds every label; these commands read and write
 it so that labels can come from a person, a spreadsheet, Label Studio or Argilla:
@@ -9,6 +9,7 @@ it so that labels can come from a person, a spreadsheet, Label Studio or Argilla
     panning session query s.db -n 50 --out batch.csv
     panning session status s.db
     panning session export s.db --out labeled.jsonl [--predictions scores.csv]
+    panning session reindex s.db                     # its kNN index file was lost
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ STRATEGIES = ["max_entropy", "margin", "least_confidence", "most_likely_positive
 def register(sub: Any) -> None:
     p = sub.add_parser(
         "session",
-        help="label by hand or with other tools: new, seed, query, teach, status, export",
+        help="label by hand or with other tools: new, seed, query, teach, status, export, reindex",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,7 +59,9 @@ def register(sub: Any) -> None:
         help=f"what each batch shows ({DEFAULT_STRATEGY}: the model's most likely positives)",
     )
     c.add_argument("--k", type=positive_int, default=DEFAULT_K, help="neighbours per positive")
-    c.add_argument("--index", help="kNN graph cache (.npz; default SESSION.knn.npz)")
+    c.add_argument(
+        "--index", help="the session's kNN index file (default SESSION.hnsw; .npz: a graph cache)"
+    )
     c.add_argument("--model", default=DEFAULT_MODEL, help="embedding model (semantic search)")
     c.set_defaults(func=_new)
 
@@ -95,6 +98,15 @@ def register(sub: Any) -> None:
     )
     c.set_defaults(func=_export)
 
+    c = cmds.add_parser(
+        "reindex",
+        help="build the session's kNN index again (when its file was lost)",
+        description="Build the session's kNN index again and record it. The labels are kept; "
+        "the pool is replayed over the new index and may differ from the one the labels came from.",
+    )
+    c.add_argument("session")
+    c.set_defaults(func=_reindex)
+
 
 def _fmt(path: str | None, arg: str) -> str:
     if path is None:
@@ -105,11 +117,11 @@ def _fmt(path: str | None, arg: str) -> str:
     return ext[1:]
 
 
-def _open(path: str, *, write: bool) -> LabelingSession:
+def _open(path: str, *, write: bool, rebuild_index: bool = False) -> LabelingSession:
     if not os.path.exists(path):
         raise UsageError("session", f"no such file: {path}")
     try:
-        return LabelingSession.open(path, write=write)
+        return LabelingSession.open(path, write=write, rebuild_index=rebuild_index)
     except (ValueError, RuntimeError, OSError) as exc:
         raise UsageError("session", str(exc)) from None
 
@@ -250,4 +262,10 @@ def _export(args: argparse.Namespace) -> int:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
     print(f"{n} labeled items written to {args.out}")
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    with _open(args.session, write=True, rebuild_index=True) as s:
+        print(f"{args.session}: kNN index rebuilt over {len(s.items)} rows")
     return 0
