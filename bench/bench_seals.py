@@ -481,7 +481,7 @@ def _scale_phase(args: argparse.Namespace) -> None:
     """One phase in its own process (so that its peak RSS is its own); prints one JSON line."""
     x = np.load(args.x, mmap_mode="r")
     y = np.load(args.y)
-    session = os.path.join(args.dir, f"session_{x.shape[0]}.db")
+    session = os.path.join(args.dir, f"session_{os.path.basename(args.x)}.db")
     out: dict[str, Any] = {"phase": args.phase, "rows": int(x.shape[0])}
     if args.phase == "seals":
         for f in (session, session + ".hnsw", session + ".lock"):
@@ -491,7 +491,7 @@ def _scale_phase(args: argparse.Namespace) -> None:
         s = Seals(x, path=session, seed=0)
         out["setup_s"] = time.perf_counter() - t
         out["index_bytes"] = os.path.getsize(session + ".hnsw")
-        out["index_memory_bytes"] = s._source.index.memory_bytes
+        out["index_memory_bytes"] = s._source.index.memory_bytes()
         out["rounds"] = _scale_rounds(s, y, args.budget)
         out["next_query"] = s.query(100).tolist()
         s.close()
@@ -546,11 +546,19 @@ def cmd_scale(args: argparse.Namespace) -> None:
     :func:`numpy_full_scan`) and ``hnswlib`` (hnswlib's build of the same data, M = 16,
     ef_construction = 200, all cores).
     """
-    for rows in args.rows:
-        x_path, y_path = scale_data(args.dir, rows)
+    if args.embeddings:  # real data: one concept of a labeled set, e.g. wordnet
+        os.makedirs(args.dir, exist_ok=True)
+        y_path = os.path.join(args.dir, f"y_{os.path.basename(args.labels)}_{args.concept}.npy")
+        np.save(y_path, (np.load(args.labels) == args.concept).astype(np.int8))
+        datasets = [(os.path.abspath(args.embeddings), y_path)]
+    else:
+        datasets = [scale_data(args.dir, rows) for rows in args.rows]
+    for x_path, y_path in datasets:
         x = np.load(x_path, mmap_mode="r")
+        rows = int(x.shape[0])
         res: dict[str, Any] = {
             "rows": rows,
+            "data": os.path.basename(x_path),
             "dim": int(x.shape[1]),
             "embeddings_bytes": os.path.getsize(x_path),
             "positives": int(np.load(y_path).sum()),
@@ -563,7 +571,9 @@ def cmd_scale(args: argparse.Namespace) -> None:
             cmd = [sys.executable, os.path.abspath(__file__), "scale-phase", "--phase", phase,
                    "--x", x_path, "--y", y_path, "--dir", args.dir, "--budget", str(args.budget),
                    "--repeats", str(args.repeats)]  # fmt: skip
-            done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"phase {phase} failed:\n{done.stderr[-3000:]}")
             res[phase] = json.loads(done.stdout.strip().splitlines()[-1])
             print(json.dumps({k: v for k, v in res[phase].items() if k != "next_query"})[:2000],
                   flush=True)  # fmt: skip
@@ -667,6 +677,9 @@ def main() -> None:
     sc = sub.add_parser("scale")
     sc.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     sc.add_argument("--dir", required=True, help="data and session files (reused)")
+    sc.add_argument("--embeddings", help="real embeddings (.npy) instead of synthetic ones")
+    sc.add_argument("--labels", help="their labels (.npy), with --concept")
+    sc.add_argument("--concept", type=int, default=44)
     sc.add_argument("--budget", type=int, default=1000)
     sc.add_argument("--repeats", type=int, default=3)
     sc.add_argument(

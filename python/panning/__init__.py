@@ -12,7 +12,7 @@ from . import _core, reference, svp
 from .frontier import Frontier
 from .index import FlatIndex, HNSWIndex, knn_graph
 from .scoring import bald, entropy, least_confidence, margin, most_uncertain
-from .seals import Seals, SessionInUseError
+from .seals import Seals, SealsConfig, SessionInUseError
 
 __version__: str = _core.build_info()["version"]
 
@@ -30,6 +30,7 @@ __all__ = [
     "most_uncertain",
     "reference",
     "Seals",
+    "SealsConfig",
     "SessionInUseError",
     "svp",
 ]

@@ -32,7 +32,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -68,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_K",
     "RoundRecord",
     "Seals",
+    "SealsConfig",
     "SessionInUseError",
     "average_precision",
 ]
@@ -107,6 +108,60 @@ class RoundRecord:
     def as_dict(self) -> dict[str, Any]:
         """The record as JSON-ready plain types (the names of ``panning seals --json``)."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SealsConfig:
+    """A session's configuration: the parameters of :class:`Seals` a session file stores.
+
+    :meth:`Seals.resume` rebuilds the session from it (with the strategy and model names stored
+    beside it); :attr:`Seals.config` returns it. See :class:`Seals` for each field.
+
+    Examples
+    --------
+    >>> SealsConfig(k=50).max_k is None, SealsConfig.from_stored({"k": 50, "seed": 3}).seed
+    (True, 3)
+    """
+
+    k: int = DEFAULT_K
+    max_k: int | None = None
+    min_pool: int = 100
+    expand: str = DEFAULT_EXPAND
+    candidates: str = "knn"
+    positive_label: int | None = 1
+    classes: tuple[int, ...] | None = None
+    seed: int = 0
+    metric: str = "cosine"
+
+    def __post_init__(self) -> None:
+        if self.candidates not in ("knn", "all"):
+            raise ValueError(f"candidates must be 'knn' or 'all', got {self.candidates!r}")
+        if self.expand not in ("positives", "all"):
+            raise ValueError(f"expand must be 'positives' or 'all', got {self.expand!r}")
+        if self.expand == "positives" and self.positive_label is None and self.candidates == "knn":
+            raise ValueError(
+                "expand='positives' needs a positive_label; use expand='all' for multi-class"
+            )
+        for name in ("k",) + (("max_k",) if self.max_k is not None else ()):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if isinstance(self.min_pool, bool) or int(self.min_pool) != self.min_pool:
+            raise ValueError(f"min_pool must be an integer, got {self.min_pool!r}")
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(sorted(int(c) for c in self.classes)))
+
+    def as_stored(self) -> dict[str, Any]:
+        """JSON-ready plain types (classes as a list)."""
+        out = asdict(self)
+        out["classes"] = None if self.classes is None else list(self.classes)
+        return out
+
+    @classmethod
+    def from_stored(cls, cfg: dict[str, Any]) -> SealsConfig:
+        """From a session file's ``config`` (fields it lacks take their defaults)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in cfg.items() if k in names})
 
 
 def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
@@ -329,19 +384,22 @@ class Seals:
         self._session_dir = None if path is None else os.path.dirname(os.path.abspath(path))
         self._index_pending: tuple[str, str] | None = None
         try:
+            config = SealsConfig(
+                k=k, max_k=max_k, min_pool=min_pool, expand=expand, candidates=candidates,
+                positive_label=positive_label,
+                classes=None if classes is None else tuple(classes), seed=seed, metric=metric,
+            )  # fmt: skip
             self._create(
-                embeddings, path, neighbors=neighbors, k=k, max_k=max_k, min_pool=min_pool,
-                expand=expand, strategy=strategy, model=model, candidates=candidates,
-                positive_label=positive_label, classes=classes, exclude=exclude, seed=seed,
-                eval_set=eval_set, index_file=self._index_file(index_path, path), metric=metric,
+                embeddings, path, config, neighbors=neighbors, strategy=strategy, model=model,
+                exclude=exclude, eval_set=eval_set, index_file=self._index_file(index_path, path),
                 progress=progress,
             )  # fmt: skip
         except BaseException:
             self._discard_index()
             raise
 
-    def _create(self, embeddings: Any, path: Any, **setup: Any) -> None:
-        self._setup(embeddings, **setup)
+    def _create(self, embeddings: Any, path: Any, config: SealsConfig, **setup: Any) -> None:
+        self._setup(embeddings, config, **setup)
         self._store: SessionStore | None = None
         if path is not None:
             self._store = SessionStore.create(path, self._meta(), self._excluded_ids)
@@ -397,22 +455,14 @@ class Seals:
     def _setup(
         self,
         embeddings: Any,
+        config: SealsConfig,
         *,
         neighbors: Any,
-        k: int,
-        max_k: int | None,
-        min_pool: int,
-        expand: str,
         strategy: str | Strategy,
         model: Any,
-        candidates: str,
-        positive_label: int | None,
-        classes: Sequence[int] | None,
         exclude: npt.ArrayLike | None,
-        seed: int,
         eval_set: tuple[Any, Any] | None,
         index_file: str | None,
-        metric: str,
         progress: bool,
         rebuild_index: bool = False,
     ) -> None:
@@ -420,28 +470,20 @@ class Seals:
         shape = tuple(int(s) for s in embeddings.shape)
         if len(shape) != 2 or shape[0] == 0:
             raise ValueError(f"embeddings must be a non-empty 2-D [rows, dim] array; got {shape}")
-        if candidates not in ("knn", "all"):
-            raise ValueError(f"candidates must be 'knn' or 'all', got {candidates!r}")
-        if expand not in ("positives", "all"):
-            raise ValueError(f"expand must be 'positives' or 'all', got {expand!r}")
-        if expand == "positives" and positive_label is None and candidates == "knn":
-            raise ValueError(
-                "expand='positives' needs a positive_label; use expand='all' for multi-class"
-            )
-        if isinstance(k, bool) or int(k) != k or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        candidates, metric = config.candidates, config.metric
         self.embeddings = embeddings
         self._n, self._dim = shape
-        self.k = int(k)
+        self.k = int(config.k)
         # None: as wide as the given graph, or DEFAULT_MAX_K for a graph built here
+        max_k = config.max_k
         self.max_k = max(self.k, DEFAULT_MAX_K if max_k is None else int(max_k))
-        self.min_pool = int(min_pool)
+        self.min_pool = int(config.min_pool)
         self._k_eff = self.k
-        self.expand = expand
+        self.expand = config.expand
         self.candidates = candidates
-        self.positive_label = None if positive_label is None else int(positive_label)
-        self.classes = None if classes is None else sorted(int(c) for c in classes)
-        self.seed = int(seed)
+        self.positive_label = None if config.positive_label is None else int(config.positive_label)
+        self.classes = None if config.classes is None else list(config.classes)
+        self.seed = int(config.seed)
         self.metric = metric
         self.progress = progress
         if isinstance(strategy, str):
@@ -536,19 +578,21 @@ class Seals:
             "graph_hash": self._graph_hash,
             "index": self._stored_index_meta(),
             "config": {
-                "k": self.k,
-                "max_k": self.max_k,
-                "min_pool": self.min_pool,
-                "expand": self.expand,
-                "candidates": self.candidates,
-                "positive_label": self.positive_label,
-                "classes": self.classes,
-                "seed": self.seed,
-                "metric": self.metric,
+                **self.config.as_stored(),
                 "strategy": getattr(self.strategy, "name", type(self.strategy).__name__),
                 "model": "default" if self._default_model else type(self.model).__name__,
             },
         }
+
+    @property
+    def config(self) -> SealsConfig:
+        """The session's configuration (``max_k`` resolved), as its session file stores it."""
+        return SealsConfig(
+            k=self.k, max_k=self.max_k, min_pool=self.min_pool, expand=self.expand,
+            candidates=self.candidates, positive_label=self.positive_label,
+            classes=None if self.classes is None else tuple(self.classes), seed=self.seed,
+            metric=self.metric,
+        )  # fmt: skip
 
     @classmethod
     def resume(
@@ -634,12 +678,9 @@ class Seals:
                 index_file = None  # read-only: a rebuilt index lives in memory only
             self._index_pending = None
             self._setup(
-                embeddings, neighbors=neighbors, k=cfg["k"], max_k=cfg.get("max_k"),
-                min_pool=cfg.get("min_pool", 100), expand=cfg["expand"],
-                strategy=strategy, model=model, candidates=cfg["candidates"],
-                positive_label=cfg["positive_label"], classes=cfg["classes"],
-                exclude=store.excluded(meta["rows"]), seed=cfg["seed"], eval_set=eval_set,
-                index_file=index_file, metric=cfg["metric"], progress=progress,
+                embeddings, SealsConfig.from_stored(cfg), neighbors=neighbors,
+                strategy=strategy, model=model, exclude=store.excluded(meta["rows"]),
+                eval_set=eval_set, index_file=index_file, progress=progress,
                 rebuild_index=rebuild_index,
             )  # fmt: skip
             if rebuild_index and self._index_meta is not None and store.writable:
