@@ -162,16 +162,16 @@ def _modal_multi_argmax(values: np.ndarray, n_instances: int) -> tuple[np.ndarra
 
 
 def _modal_reference(name: str, p: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    # modAL.uncertainty: classifier_uncertainty = 1 - max p; classifier_margin = p1 - p2
-    # (margin_sampling maximises -margin); classifier_entropy = scipy entropy of each row
+    # modAL.uncertainty, line for line: classifier_uncertainty, classifier_margin (margin_sampling
+    # maximises -margin) and classifier_entropy (scipy's entropy of the transpose)
+    from scipy.stats import entropy
+
     if name == "uncertainty_sampling":
-        return _modal_multi_argmax(1 - p.max(axis=1), n)
+        return _modal_multi_argmax(1 - np.max(p, axis=1), n)
     if name == "margin_sampling":
-        part = -np.partition(-p, 1, axis=1)
-        return _modal_multi_argmax(-(part[:, 0] - part[:, 1]), n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.nansum(p * np.log(p), axis=1)
-    return _modal_multi_argmax(h, n)
+        part = np.partition(-p, 1, axis=1)
+        return _modal_multi_argmax(-(-part[:, 0] + part[:, 1]), n)
+    return _modal_multi_argmax(np.transpose(entropy(np.transpose(p))), n)
 
 
 @pytest.mark.parametrize("name", ["uncertainty_sampling", "margin_sampling", "entropy_sampling"])

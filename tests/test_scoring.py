@@ -358,6 +358,68 @@ def test_float64_extreme_and_invalid_values(simd_level: str, method: str) -> Non
     np.testing.assert_array_equal(np.isnan(s), np.isnan(getattr(ref, method)(bad)))
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("c", [1, 2, 8, 10, 31, 32, 33])
+@pytest.mark.parametrize("layout", ["contiguous", "padded_rows"])
+def test_float64_short_rows_by_block(simd_level: str, method: str, c: int, layout: str) -> None:
+    # rows of <= 32 float64 probabilities are scored 64 rows at a time, laid end to end (or
+    # transposed); invalid rows inside a block must come out NaN alone, at any block position
+    rng = np.random.default_rng(c)
+    n = 1000
+    p = rng.dirichlet(np.full(c, 0.5), size=n)
+    p[rng.random((n, c)) < 0.05] = 0.0  # exact zeros: 0 log 0 = 0
+    p[[0, 63, 64, 500, 999], :] = np.eye(c)[0]  # one-hot rows at block edges
+    p[130, c - 1] = np.nan
+    p[131, 0] = -1e-300
+    p[700, 0] = np.inf
+    if layout == "padded_rows":
+        wide = np.zeros((n, c + 3))
+        wide[:, :c] = p
+        p = wide[:, :c]  # row stride c + 3, unit column stride
+    got = getattr(panning, method)(p)
+    want = getattr(ref, method)(p)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    ok = np.flatnonzero(~np.isnan(want))
+    for cand in (ok, ok[::-1].copy(), rng.permutation(ok)[:300]):
+        excl = np.concatenate([cand[:20], cand[5:9]])  # overlaps the candidates, repeats
+        ids, scores = panning.most_uncertain(
+            p, 50, method=method, candidates=cand, exclude=excl, return_scores=True
+        )
+        want_ids, want_scores = ref.most_uncertain(
+            p, 50, method=method, candidates=cand, exclude=excl, return_scores=True
+        )
+        np.testing.assert_array_equal(ids, want_ids)
+        np.testing.assert_allclose(scores, want_scores, rtol=1e-13, atol=1e-13)
+
+
+def test_candidates_unsorted_repeated_and_too_few() -> None:
+    rng = np.random.default_rng(9)
+    p = rng.dirichlet(np.ones(10), size=3000)
+    cand = np.sort(rng.choice(3000, size=400, replace=False))
+    for method in METHODS:
+        want = panning.most_uncertain(p, 30, method=method, candidates=cand)
+        got = panning.most_uncertain(p, 30, method=method, candidates=rng.permutation(cand))
+        np.testing.assert_array_equal(got, want)  # the order of the ids does not matter
+    # repeats are refused, sorted or not
+    with pytest.raises(ValueError, match="candidate id 7 is repeated"):
+        panning.most_uncertain(p, 1, candidates=[1, 7, 7, 9])
+    with pytest.raises(ValueError, match="candidate id 7 is repeated"):
+        panning.most_uncertain(p, 1, candidates=[7, 1, 7])
+    # the sorted fast path checks its ends
+    with pytest.raises(ValueError, match="candidate id 3000 is out of range"):
+        panning.most_uncertain(p, 1, candidates=[0, 5, 3000])
+    with pytest.raises(ValueError, match="candidate id -2 is out of range"):
+        panning.most_uncertain(p, 1, candidates=[-2, 5, 9])
+    # k beyond the candidates, or beyond what exclusion leaves of them
+    with pytest.raises(ValueError, match="k=4 is out of range for 3 eligible rows"):
+        panning.most_uncertain(p, 4, candidates=[1, 2, 3])
+    with pytest.raises(ValueError, match="k=3 is out of range for 2 eligible rows"):
+        panning.most_uncertain(p, 3, candidates=[1, 2, 3], exclude=[2, 2, 2500])
+    ids = panning.most_uncertain(p, 2, candidates=[1, 2, 3], exclude=[2])
+    assert sorted(ids.tolist()) == [1, 3]
+
+
 def test_float64_ranks_at_float64_precision() -> None:
     # margins 1e-12 apart are one float32 value; in float64 they are ranked, not tied
     p = np.array([[0.5 + d, 0.5 - d] for d in (3e-12, 1e-12, 2e-12)])

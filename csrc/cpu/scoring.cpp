@@ -60,7 +60,6 @@ const ScoringKernels& active_kernels() {
 
 // ---- chunking -----------------------------------------------------------------------------------
 
-constexpr std::int64_t kBlockRows = 64;                      // rows scored per call into the kernel
 constexpr std::int64_t kChunkBytes = std::int64_t{1} << 26;  // work between interrupt checks
 
 std::int64_t chunk_rows(const MatrixView& x) {
@@ -76,14 +75,15 @@ void check_interrupt(const InterruptCheck& interrupted) {
 
 // Calls body(thread, begin, end, rowbuf) over blocks of positions [0, n) (rows, or indices into a
 // candidate list), in parallel, in chunks with an interrupt check between them. rowbuf holds
-// 2 * x.cols doubles (a converted or gathered row of any dtype, and BALD's running mean).
+// rowbuf_doubles(x.cols) doubles (a converted or gathered row of any dtype, BALD's running mean,
+// or a block of short float64 rows laid end to end).
 template <class Body>
 void for_each_block(const MatrixView& x, std::int64_t n, const InterruptCheck& interrupted,
                     Body&& body) {
   const std::int64_t chunk = chunk_rows(x);
   const int threads = max_threads();
   std::vector<std::vector<double>> rowbufs(
-      threads, std::vector<double>(std::max<std::int64_t>(1, 2 * x.cols)));
+      threads, std::vector<double>(static_cast<std::size_t>(rowbuf_doubles(x.cols))));
   for (std::int64_t c0 = 0; c0 < n; c0 += chunk) {
     const std::int64_t c1 = std::min(n, c0 + chunk);
     const std::int64_t nblocks = (c1 - c0 + kBlockRows - 1) / kBlockRows;
@@ -166,6 +166,14 @@ void check_id(std::int64_t id, std::int64_t rows, const char* what) {
                                 " is out of range for " + std::to_string(rows) + " rows");
 }
 
+// Whether ids[0] < ids[1] < ... (one branch-free pass, vectorised).
+bool strictly_increasing(const std::int64_t* ids, std::int64_t n) {
+  int out_of_order = 0;
+#pragma omp simd reduction(| : out_of_order)
+  for (std::int64_t i = 1; i < n; ++i) out_of_order |= ids[i] <= ids[i - 1];
+  return out_of_order == 0;
+}
+
 // The fused top-k over any row scorer: score_block(rows, n, i0, i1, out, rowbuf) scores
 // positions [i0, i1); `negate` turns smaller-is-more-uncertain scores (margin) into keys.
 template <class K, class ScoreBlock>
@@ -184,7 +192,16 @@ std::int64_t top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_bl
   const std::int64_t* rows = sel.candidates;
   const std::int64_t n = rows ? sel.num_candidates : x.rows;
   std::int64_t eligible = x.rows - n_excluded;
-  if (rows) {
+  if (rows && strictly_increasing(rows, n)) {
+    // the common case (ids from np.flatnonzero, np.setdiff1d, a sorted pool): in range when the
+    // ends are, and free of repeats; no bitmap needed
+    if (n > 0) {
+      check_id(rows[0], x.rows, "candidate");
+      check_id(rows[n - 1], x.rows, "candidate");
+    }
+    eligible = n;
+    for (std::int64_t i = 0; has_exclude && i < n; ++i) eligible -= excluded.test(rows[i]);
+  } else if (rows) {
     RowBitmap seen(x.rows);
     eligible = 0;
     for (std::int64_t i = 0; i < n; ++i) {

@@ -3,6 +3,7 @@
 // flags) and scoring.cpp picks one table at run time.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "panning/common.hpp"
@@ -11,12 +12,25 @@
 
 namespace panning::cpu {
 
+// Rows scored per call of score_block / bald_block.
+constexpr std::int64_t kBlockRows = 64;
+
+// float64 probability rows with at most this many classes are scored a block at a time, laid end
+// to end (see score_block), which needs kBlockRows * cols doubles of rowbuf.
+constexpr std::int64_t kFlatMaxCols = 32;
+
+// Doubles of per-thread scratch that score_block and bald_block need for rows of `cols` values.
+inline std::int64_t rowbuf_doubles(std::int64_t cols) {
+  const std::int64_t flat = cols <= kFlatMaxCols ? kBlockRows * cols : 0;
+  return std::max<std::int64_t>({1, 2 * cols, flat});
+}
+
 struct ScoringKernels {
   const char* name;
   // Scores rows rows[i] (or i when rows is null) of x for i in [begin, end) into
   // out[0, end - begin): double for float64 inputs, float otherwise. rows holds num_rows ids
-  // (prefetching looks past `end`). rowbuf holds x.cols doubles for rows that must be converted
-  // or gathered first.
+  // (prefetching looks past `end`; end - begin <= kBlockRows). rowbuf holds
+  // rowbuf_doubles(x.cols) doubles of scratch.
   void (*score_block)(const MatrixView& x, const std::int64_t* rows, std::int64_t num_rows,
                       std::int64_t begin, std::int64_t end, ScoreMethod method, bool from_logits,
                       void* out, void* rowbuf);
