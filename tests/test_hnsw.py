@@ -516,10 +516,11 @@ def test_strided_and_torch_inputs():
         h.add(torch.zeros((1, 16), dtype=torch.float64))
 
 
-def test_docstring_examples():
-    import panning.index
+@pytest.mark.parametrize("name", ["panning.hnsw", "panning.knn"])
+def test_docstring_examples(name: str) -> None:
+    import importlib
 
-    failed, attempted = doctest.testmod(panning.index, verbose=False)
+    failed, attempted = doctest.testmod(importlib.import_module(name), verbose=False)
     assert attempted > 0 and failed == 0
 
 
