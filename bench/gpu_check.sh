@@ -94,7 +94,7 @@ if has bench; then
     status=1
   rm -f "$OUT/bench_graph_gpu.jsonl"
   # shellcheck disable=SC2086
-  "$PY" bench/bench_graph_build.py ${GPU_CHECK_GRAPH---quick} --json "$OUT/bench_graph_gpu.jsonl" \
+  "$PY" bench/bench_hnsw_build.py ${GPU_CHECK_GRAPH---quick} --json "$OUT/bench_graph_gpu.jsonl" \
     >/dev/null || status=1
   grep -E '"(knn_graph_gpu|build|build_ratio|batched_search)"' "$OUT/bench_graph_gpu.jsonl" || true
 fi
@@ -117,7 +117,7 @@ if has sanitizer; then
     log="$OUT/sanitizer_$tool.log"
     "$SANITIZER" --tool "$tool" --error-exitcode 99 --print-limit 20 \
       "$PY" -m pytest tests/test_scoring_gpu.py tests/test_frontier_gpu.py \
-      tests/test_graph_build_gpu.py -q -p no:cacheprovider -k "$sel" >"$log" 2>&1
+      tests/test_hnsw_build_gpu.py -q -p no:cacheprovider -k "$sel" >"$log" 2>&1
     rc=$?
     echo "$tool exit $rc" | tee -a "$log"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$log" | tail -3

@@ -5,10 +5,17 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
+#include <limits>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "panning/common.hpp"
-#include "panning/scoring.hpp"
+#include "panning/hnsw.hpp"
+#include "panning/interrupt.hpp"
+#include "panning/scoring.hpp"  // bind_scoring.cpp reads the scoring API through this header
 #include "panning/sizes.hpp"
 
 namespace panning::bindings {
@@ -86,10 +93,78 @@ auto without_gil(Body&& body) -> decltype(body()) {
   }
 }
 
-void bind_build(py::module_& m);
-void bind_index(py::module_& m);
+// ---- shared by the nearest-neighbour bindings (bind_knn, bind_hnsw, bind_hnsw_build) ----------
+
+// The Metric of a code; the Python layer maps names to codes (panning/_native_index.py).
+inline Metric metric_from_code(int code) {
+  if (code < 0 || code > 2) throw py::value_error("unknown metric code " + std::to_string(code));
+  return static_cast<Metric>(code);
+}
+
+using F32 = py::array_t<float, py::array::c_style>;
+using U32 = py::array_t<std::uint32_t, py::array::c_style>;
+using I64 = py::array_t<std::int64_t, py::array::c_style>;
+
+inline void require_2d(const py::array& a, std::int64_t rows, const char* what) {
+  if (a.ndim() != 2 || (rows >= 0 && a.shape(0) != rows))
+    throw py::value_error(std::string(what) + " must be 2-D with one row per vector");
+}
+
+[[noreturn]] inline void no_cuda() {
+  throw std::runtime_error("panning was built without CUDA");
+}
+
+// A device address from the Python layer as a typed pointer.
+template <class T>
+T* ptr(std::uintptr_t p) {
+  return reinterpret_cast<T*>(p);
+}
+
+using Ids = py::array_t<std::int64_t, py::array::c_style>;
+using Dists = py::array_t<float, py::array::c_style>;
+
+// A 1-D int64 array of `n` ids (or none), contiguous.
+inline const std::int64_t* ids_pointer(const std::optional<Ids>& ids, std::int64_t n,
+                                       const char* what) {
+  if (!ids) return nullptr;
+  if (ids->ndim() != 1 || (n >= 0 && ids->shape(0) != n))
+    throw py::value_error(std::string(what) + " must be a 1-D int64 array of the right length");
+  return ids->data();
+}
+
+// The [rows, k] outputs of a search; the size is overflow-checked before numpy allocates it.
+inline std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
+  const std::uint64_t n = checked_mul(rows, k, "the search results");
+  if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 8))
+    throw py::value_error("the search results: " + std::to_string(rows) + " x " +
+                          std::to_string(k) + " elements exceed the address space");
+  return {Ids({rows, k}), Dists({rows, k})};
+}
+
+// Hands a vector to numpy without copying: the array owns it through a capsule.
+template <class T>
+py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, owned->data(), free_when_done);
+}
+
+inline std::pair<py::array, py::array> adopt_result(SearchResult&& r, std::int64_t k) {
+  const auto rows =
+      static_cast<py::ssize_t>(k > 0 ? r.ids.size() / static_cast<std::size_t>(k) : 0);
+  return {adopt(std::move(r.ids), {rows, static_cast<py::ssize_t>(k)}),
+          adopt(std::move(r.distances), {rows, static_cast<py::ssize_t>(k)})};
+}
+
+// Methods that take no Python objects may block on the index lock while an add() runs; they
+// must not hold the GIL then, or the add's interrupt check (which takes the GIL) deadlocks.
+using release_gil = py::call_guard<py::gil_scoped_release>;
+
+void bind_build_info(py::module_& m);
 void bind_scoring(py::module_& m);
 void bind_frontier(py::module_& m);
-void bind_graph(py::module_& m);
+void bind_knn(py::module_& m);
+void bind_hnsw(py::module_& m);
+void bind_hnsw_build(py::module_& m);
 
 }  // namespace panning::bindings

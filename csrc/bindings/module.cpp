@@ -4,9 +4,10 @@
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "panning's native kernels (private; use the panning package)";
-  panning::bindings::bind_build(m);
+  panning::bindings::bind_build_info(m);
   panning::bindings::bind_scoring(m);
   panning::bindings::bind_frontier(m);
-  panning::bindings::bind_index(m);
-  panning::bindings::bind_graph(m);
+  panning::bindings::bind_knn(m);
+  panning::bindings::bind_hnsw(m);
+  panning::bindings::bind_hnsw_build(m);
 }

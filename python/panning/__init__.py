@@ -10,7 +10,8 @@ from typing import Any
 
 from . import _core, reference, svp
 from .frontier import Frontier
-from .index import FlatIndex, HNSWIndex, knn_graph
+from .hnsw import HNSWIndex
+from .knn import FlatIndex, knn_graph
 from .scoring import bald, entropy, least_confidence, margin, most_uncertain
 from .seals import Seals, SealsConfig, SessionInUseError
 

@@ -25,11 +25,16 @@ every entry point):
 from __future__ import annotations
 
 import operator
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# framework detection lives in _device; these names stay importable from here
+from ._device import is_cupy as is_cupy
+from ._device import is_torch as is_torch
+from ._device import on_cuda as on_cuda
+from ._device import pointer
 
 DTYPE_FLOAT32 = 0
 DTYPE_FLOAT16 = 1
@@ -82,23 +87,6 @@ class Matrix:
     data_ptr: int  # GPU inputs: device address of element (0, 0)
     stream: int  # GPU inputs: the framework's current stream (0 = legacy default)
     source: Any  # the caller's object, to allocate outputs alike
-
-
-def is_torch(x: Any) -> bool:
-    """True for a torch tensor (without importing torch when the caller has not)."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
-
-
-def is_cupy(x: Any) -> bool:
-    """True for a cupy array (without importing cupy when the caller has not)."""
-    cupy = sys.modules.get("cupy")
-    return cupy is not None and isinstance(x, cupy.ndarray)
-
-
-def on_cuda(x: Any) -> bool:
-    """True for a torch tensor or cupy array on a CUDA device."""
-    return bool((is_torch(x) and x.is_cuda) or is_cupy(x))
 
 
 def as_int(value: Any, what: str) -> int:
@@ -315,8 +303,4 @@ def host_buffer(out: Any) -> np.ndarray:
     return view
 
 
-def device_ptr(out: Any) -> int:
-    """Device address of a GPU output allocated by :func:`empty_like_framework`."""
-    if is_torch(out):
-        return int(out.data_ptr())
-    return int(out.data.ptr)
+device_ptr = pointer  # the address of a GPU output allocated by empty_like_framework

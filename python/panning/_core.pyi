@@ -112,7 +112,7 @@ def expand_frontier_cuda(
     stream: int,
 ) -> int: ...
 
-# ---- indexes (bind_index.cpp) ----
+# ---- indexes: HnswIndex (bind_hnsw.cpp), FlatIndex and the size limits (bind_knn.cpp) ----
 class HnswIndex:
     def __init__(
         self, dim: int, metric: int, storage: int, M: int, ef_construction: int, seed: int
@@ -177,7 +177,7 @@ MAX_THREADS: int
 def distance_simd_level() -> str: ...
 def set_distance_simd_level(level: str) -> None: ...
 
-# ---- graph construction and batched search (bind_graph.cpp) ----
+# ---- HNSW build (bind_hnsw_build.cpp), beam search (bind_hnsw.cpp), GPU kNN (bind_knn.cpp) ----
 def prune_candidates(
     x: np.ndarray,
     metric: int,

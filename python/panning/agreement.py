@@ -14,15 +14,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._device import to_numpy
+
 __all__ = ["kendall_tau", "rankdata", "selection_overlap", "spearman"]
 
 
 def _as_1d(x: Any, what: str) -> np.ndarray:
-    if hasattr(x, "detach"):  # torch tensor, on any device
-        x = x.detach().cpu().numpy()
-    elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
-        x = x.get()
-    a = np.asarray(x)
+    a = to_numpy(x)  # torch tensors on any device and cupy arrays are copied to the host
     if a.ndim != 1:
         raise ValueError(f"{what} must be 1-D, got shape {a.shape}")
     if a.dtype.kind not in "biuf":

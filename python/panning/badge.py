@@ -47,8 +47,8 @@ def badge_select(probs: Any, features: Any, n: int, *, seed: int = 0) -> np.ndar
     >>> import numpy as np
     >>> p = np.array([[0.9, 0.1], [0.5, 0.5], [0.5, 0.5], [0.2, 0.8]])
     >>> h = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
-    >>> badge_select(p, h, 2).tolist()
-    [3, 1]
+    >>> badge_select(p, h, 2).tolist()  # row 1 has the largest gradient embedding
+    [1, 3]
     """
     p = as_float_array(probs, "probs")
     h = as_float_array(features, "features")

@@ -10,12 +10,11 @@ on the CPU (numpy) or on a CUDA device (torch or cupy), and updates both in one 
 from __future__ import annotations
 
 import operator
-import sys
 from typing import Any
 
 import numpy as np
 
-from . import _core
+from . import _core, _device
 
 __all__ = ["Frontier"]
 
@@ -61,40 +60,21 @@ class Frontier:
             raise ValueError(f"n must be >= 0, got {n}")
         self.n = n
         self.device = device
+        self._dev: _device.Device | None = None
         if device == "cpu":
-            self._framework = "numpy"
             self.labeled_bitmap: Any = np.zeros(_words(n), np.uint64)
             self.pool_bitmap: Any = np.zeros(_words(n), np.uint64)
         elif device.startswith("cuda"):
-            if not _core.build_info()["cuda"]:
-                raise RuntimeError("panning was built without CUDA; use device='cpu'")
-            try:
-                import torch
-
-                self._framework = "torch"
-                self.labeled_bitmap = torch.zeros(_words(n), dtype=torch.uint64, device=device)
-                self.pool_bitmap = torch.zeros(_words(n), dtype=torch.uint64, device=device)
-            except ImportError:
-                import cupy
-
-                self._framework = "cupy"
-                index = int(device.split(":")[1]) if ":" in device else 0
-                with cupy.cuda.Device(index):
-                    self.labeled_bitmap = cupy.zeros(_words(n), dtype=cupy.uint64)
-                    self.pool_bitmap = cupy.zeros(_words(n), dtype=cupy.uint64)
+            self._dev = _device.Device(None, device)
+            self.labeled_bitmap = self._dev.zeros((_words(n),), "uint64")
+            self.pool_bitmap = self._dev.zeros((_words(n),), "uint64")
         else:
             raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'cuda[:i]'")
 
     # ---- queries ---------------------------------------------------------------------------
 
     def _host(self, words: Any) -> np.ndarray:
-        if self._framework == "numpy":
-            return np.asarray(words)
-        if self._framework == "torch":
-            return np.asarray(words.cpu().numpy())
-        import cupy
-
-        return np.asarray(cupy.asnumpy(words))
+        return np.asarray(words) if self._dev is None else self._dev.get(words)
 
     def pool_ids(self) -> np.ndarray:
         """Ids in the candidate pool, ascending (int64 numpy array)."""
@@ -135,7 +115,7 @@ class Frontier:
             When an id is outside ``[0, n)`` or a graph entry is neither ``-1`` nor an id; the
             bitmaps are left unchanged.
         """
-        if self._framework == "numpy":
+        if self._dev is None:
             g = self._check_host_graph(graph)
             ids = np.asarray(new_labeled)
             if ids.ndim != 1 or ids.dtype != np.int64:
@@ -159,70 +139,51 @@ class Frontier:
         return g
 
     def _expand_cuda(self, graph: Any, new_labeled: Any) -> Any:
-        if self._framework == "torch":
-            import torch
-
+        dev = self._dev
+        assert dev is not None
+        if dev.torch is not None:
+            torch = dev.torch
             if not (isinstance(graph, torch.Tensor) and isinstance(new_labeled, torch.Tensor)):
                 raise TypeError(
                     "on a torch CUDA frontier, graph and new_labeled must be torch tensors"
                 )
-            dev = self.pool_bitmap.device
-            if graph.device != dev or new_labeled.device != dev:
-                raise ValueError(f"graph and new_labeled must be on {dev}")
+            where = self.pool_bitmap.device
+            if graph.device != where or new_labeled.device != where:
+                raise ValueError(f"graph and new_labeled must be on {where}")
             if graph.dtype != torch.int64 or new_labeled.dtype != torch.int64:
                 raise TypeError("graph and new_labeled must be int64")
             if graph.ndim != 2 or graph.shape[0] != self.n or new_labeled.ndim != 1:
                 raise ValueError(f"graph must be [n={self.n}, k] and new_labeled 1-D")
-            ids = new_labeled.contiguous()
-            rows, k = (int(s) for s in graph.shape)
-            rs, cs = (int(s) for s in graph.stride())
-            count = int(ids.shape[0])
-            nbytes = _core.expand_frontier_cuda_workspace_bytes(count, k)
-            ws = torch.empty(nbytes, dtype=torch.uint8, device=dev)
-            out = torch.empty(max(1, count * k), dtype=torch.int64, device=dev)
-            stream = torch.cuda.current_stream(dev).cuda_stream
-            got = _core.expand_frontier_cuda(
-                graph.data_ptr(),
-                rows,
-                k,
-                rs,
-                cs,
-                ids.data_ptr(),
-                count,
-                self.labeled_bitmap.data_ptr(),
-                self.pool_bitmap.data_ptr(),
-                out.data_ptr(),
-                ws.data_ptr(),
-                nbytes,
-                dev.index or 0,
-                stream,
-            )
-            return out[:got]
-        cupy = sys.modules["cupy"]
-        g, ids = cupy.asarray(graph), cupy.ascontiguousarray(cupy.asarray(new_labeled))
-        if g.dtype != cupy.int64 or ids.dtype != cupy.int64:
-            raise TypeError("graph and new_labeled must be int64")
-        if g.ndim != 2 or g.shape[0] != self.n or ids.ndim != 1:
-            raise ValueError(f"graph must be [n={self.n}, k] and new_labeled 1-D")
-        count, k = int(ids.shape[0]), int(g.shape[1])
+            g, ids = graph, new_labeled.contiguous()
+            row_stride, col_stride = (int(s) for s in graph.stride())
+        else:
+            cupy = dev.cupy
+            g, ids = cupy.asarray(graph), cupy.ascontiguousarray(cupy.asarray(new_labeled))
+            if g.dtype != cupy.int64 or ids.dtype != cupy.int64:
+                raise TypeError("graph and new_labeled must be int64")
+            if g.ndim != 2 or g.shape[0] != self.n or ids.ndim != 1:
+                raise ValueError(f"graph must be [n={self.n}, k] and new_labeled 1-D")
+            row_stride, col_stride = g.strides[0] // 8, g.strides[1] // 8
+        rows, k = (int(s) for s in g.shape)
+        count = int(ids.shape[0])
         nbytes = _core.expand_frontier_cuda_workspace_bytes(count, k)
-        ws = cupy.empty(nbytes, dtype=cupy.uint8)
-        out = cupy.empty(max(1, count * k), dtype=cupy.int64)
+        ws = dev.empty((nbytes,), "uint8")
+        out = dev.empty((max(1, count * k),), "int64")
         got = _core.expand_frontier_cuda(
-            g.data.ptr,
-            int(g.shape[0]),
+            dev.ptr(g),
+            rows,
             k,
-            g.strides[0] // 8,
-            g.strides[1] // 8,
-            ids.data.ptr,
+            row_stride,
+            col_stride,
+            dev.ptr(ids),
             count,
-            self.labeled_bitmap.data.ptr,
-            self.pool_bitmap.data.ptr,
-            out.data.ptr,
-            ws.data.ptr,
+            dev.ptr(self.labeled_bitmap),
+            dev.ptr(self.pool_bitmap),
+            dev.ptr(out),
+            dev.ptr(ws),
             nbytes,
-            int(g.device.id),
-            cupy.cuda.get_current_stream().ptr,
+            dev.index,
+            dev.stream,
         )
         return out[:got]
 
@@ -236,13 +197,7 @@ class Frontier:
         self._store_pool(host)
 
     def _store_pool(self, host: np.ndarray) -> None:
-        if self._framework == "numpy":
+        if self._dev is None:
             self.pool_bitmap[...] = host
-        elif self._framework == "torch":
-            import torch
-
-            self.pool_bitmap.copy_(torch.from_numpy(host))
         else:
-            import cupy
-
-            self.pool_bitmap[...] = cupy.asarray(host)
+            self._dev.assign(self.pool_bitmap, host)

@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from ._device import to_numpy
+
 __all__ = ["LogisticRegression", "MLPClassifier", "Model", "SoftmaxRegression", "as_numpy"]
 
 
@@ -216,11 +218,7 @@ Observer = Callable[[np.ndarray, np.ndarray], None]
 
 def as_numpy(x: Any, dtype: Any = None) -> np.ndarray:
     """numpy view or copy of a numpy array, memory map, torch tensor (any device) or cupy array."""
-    if hasattr(x, "detach") and hasattr(x, "cpu"):
-        x = x.detach().cpu().numpy()
-    elif type(x).__module__.startswith("cupy"):
-        x = x.get()
-    a = np.asarray(x)
+    a = to_numpy(x)
     return a if dtype is None else a.astype(dtype, copy=False)
 
 

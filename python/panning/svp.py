@@ -35,6 +35,7 @@ from typing import Any, Literal, Union
 import numpy as np
 
 from ._arrays import as_int
+from ._device import is_cupy, is_torch
 from .forgetting import ForgettingCounter
 from .kcenter import greedy_k_centers
 from .models import as_numpy
@@ -180,10 +181,6 @@ class CoresetResult:
 # ---- pools, labels and models -------------------------------------------------------------------
 
 
-def _is_torch_tensor(x: Any) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "data_ptr")
-
-
 def _is_torch_dataset(x: Any) -> bool:
     try:
         from torch.utils.data import Dataset
@@ -210,11 +207,11 @@ def _take(x: Any, ids: np.ndarray) -> Any:
         from torch.utils.data import Subset
 
         return Subset(x, ids.tolist())
-    if _is_torch_tensor(x):
+    if is_torch(x):
         import torch
 
         return x[torch.as_tensor(ids, device=x.device)]
-    if type(x).__module__.startswith("cupy"):
+    if is_cupy(x):
         import cupy
 
         return x[cupy.asarray(ids)]

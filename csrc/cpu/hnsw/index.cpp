@@ -15,7 +15,7 @@
 #include <utility>
 
 #include "graph.hpp"
-#include "panning/graph_build.hpp"
+#include "panning/hnsw_build.hpp"
 
 #if defined(__GNUC__)
 #define PANNING_PREFETCH(p) __builtin_prefetch(p)

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "panning/common.hpp"
-#include "panning/scoring.hpp"  // Interrupted, InterruptCheck
+#include "panning/interrupt.hpp"
 
 namespace panning {
 
@@ -71,7 +71,7 @@ class HnswIndex {
                          const InterruptCheck& interrupted = {}) const;
 
   // Builds the index from finished link lists instead of inserting (HNSWIndex.build; see
-  // panning/graph_build.hpp). The index must be empty. x and ids as in add(); levels[l] holds,
+  // panning/hnsw_build.hpp). The index must be empty. x and ids as in add(); levels[l] holds,
   // for the nodes whose level (levels_of) is >= l in ascending order (rows[l] of them),
   // `widths[l]` internal ids (row numbers of x) each, kNone-padded; widths[0] <= 2 * M,
   // widths[l > 0] <= M. Checks the shapes and ids before changing anything
@@ -142,8 +142,8 @@ class FlatIndex {
   std::unique_ptr<Impl> impl_;
 };
 
-// Steps 2-4 of building an HNSW level from exact kNN candidates (panning/graph_build.hpp), on
-// the CPU; the CUDA twins are in csrc/cuda/graph_build.cuh. x: the level's vectors, float32
+// Steps 2-4 of building an HNSW level from exact kNN candidates (panning/hnsw_build.hpp), on
+// the CPU; the CUDA twins are in csrc/cuda/hnsw_build.cuh. x: the level's vectors, float32
 // [n, dim] contiguous, normalised for cosine (which then runs as kIP). Ids are row numbers of x;
 // kNone pads. All lists are sorted by (distance, id).
 //
@@ -164,7 +164,7 @@ void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metr
 
 // Batched beam search over exported links (HnswIndex::export_links), the CPU twin of the CUDA
 // search kernel: greedy descent on the upper levels, then one sorted list of ef entries on level
-// 0, always expanding its nearest unexpanded entry (graph_build.hpp's beam_insert). Results are
+// 0, always expanding its nearest unexpanded entry (hnsw_build.hpp's beam_insert). Results are
 // internal ids [nq, k] (kNone / +inf pad). x: stored vectors [size, dim] float32; q: queries
 // [nq, dim] float32, normalised for cosine.
 void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric metric, int M,

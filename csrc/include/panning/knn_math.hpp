@@ -1,6 +1,6 @@
 // Scalar pieces of exact k-nearest-neighbour search shared by the CPU kernels
-// (csrc/cpu/knn_scan.inc, compiled once per ISA) and the CUDA graph kernels (graph_build.hpp,
-// csrc/cuda/graph_build.cu): distances from a dot product and a bounded, sorted top-k list.
+// (csrc/cpu/knn_scan.inc, compiled once per ISA) and the CUDA graph kernels (hnsw_build.hpp,
+// csrc/cuda/knn.cu): distances from a dot product and a bounded, sorted top-k list.
 // No intrinsics, no allocation, no exceptions.
 //
 // Conventions (those of panning/hnsw.hpp and panning.reference):

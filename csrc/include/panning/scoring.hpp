@@ -8,17 +8,10 @@
 #include <string>
 
 #include "panning/common.hpp"
+#include "panning/interrupt.hpp"
 #include "panning/scoring_math.hpp"
 
 namespace panning {
-
-// Thrown when the interrupt callback asks a long loop to stop (Ctrl-C in Python).
-struct Interrupted : std::runtime_error {
-  Interrupted() : std::runtime_error("interrupted") {}
-};
-
-// Returns true when work should stop; called on the calling thread between chunks of rows.
-using InterruptCheck = std::function<bool()>;
 
 // Which rows most_uncertain may return, as dataset row ids. Neither list causes a copy of x:
 // candidates are scored in place through their ids, excluded rows are skipped.

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..index import HNSWIndex, _positive_int
+from .._native_index import positive_int
+from ..hnsw import HNSWIndex
 from .sharded_index import ShardedIndexBase, _shard_plan, check_shards, shard_summary
 
 __all__ = ["RayShardedIndex"]
@@ -129,7 +130,7 @@ class RayShardedIndex(ShardedIndexBase):
             if key in options:
                 raise ValueError(f"{key} is fixed at -1 (unlimited) for shard actors")
         options.setdefault("num_cpus", num_cpus)
-        self.ef = None if ef is None else _positive_int(ef, "ef")
+        self.ef = None if ef is None else positive_int(ef, "ef")
         cls = _shard_actor_class()
         self._paths = paths
         self._actors: list[Any] = [cls.options(**options).remote(p, threads) for p in paths]

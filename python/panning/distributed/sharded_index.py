@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..index import HNSWIndex, Metric, Storage, _id_array, _positive_int, _rows
+from .._native_index import METRICS, Metric, as_ids, as_rows, positive_int
+from ..hnsw import HNSWIndex, Storage
 
 __all__ = [
     "LocalShardedIndex",
@@ -82,7 +83,7 @@ def local_path(path: str | os.PathLike[str]) -> str:
     return p
 
 
-_METRICS = ("l2", "ip", "cosine")
+_METRICS = tuple(METRICS)
 
 
 def _manifest_int(value: Any, where: str, low: int) -> int:
@@ -275,10 +276,10 @@ def build_shards(
     if len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
         raise ValueError(f"embeddings must be a non-empty 2-D [rows, dim] array; got {shape}")
     n, dim = shape
-    shards = _positive_int(shards, "shards")
+    shards = positive_int(shards, "shards")
     if shards > n:
         raise ValueError(f"shards={shards} is more than the {n} rows")
-    block_rows = _positive_int(block_rows, "block_rows")
+    block_rows = positive_int(block_rows, "block_rows")
     d = local_path(directory)
     os.makedirs(d, exist_ok=True)
     # Sizes differ by at most one row, larger shards first: 500 rows in 3 -> 167, 167, 166.
@@ -346,7 +347,7 @@ def merge_topk(
     """
     if not parts:
         raise ValueError("nothing to merge: no shard results")
-    k = _positive_int(k, "k")
+    k = positive_int(k, "k")
     ids = np.concatenate([np.asarray(p[0], dtype=np.int64) for p in parts], axis=1)
     dist = np.concatenate([np.asarray(p[1], dtype=np.float32) for p in parts], axis=1)
     nq = ids.shape[0]
@@ -417,10 +418,10 @@ class ShardedIndexBase:
             A query array of the wrong shape or dtype, a non-positive ``k`` or ``ef``, non-integer
             ``exclude`` (checked here, before anything is sent to a shard).
         """
-        rows, _ = _rows(q, self._dim, "q")
-        k = _positive_int(k, "k")
-        ef = self.ef if ef is None else _positive_int(ef, "ef")
-        ex = None if exclude is None else _id_array(exclude, "exclude")
+        rows, _ = as_rows(q, self._dim, "q")
+        k = positive_int(k, "k")
+        ef = self.ef if ef is None else positive_int(ef, "ef")
+        ex = None if exclude is None else as_ids(exclude, "exclude")
         rows = np.ascontiguousarray(rows)
         if rows.shape[0] == 0:
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
@@ -478,8 +479,8 @@ class LocalShardedIndex(ShardedIndexBase):
         self._dim = dims.pop()
         self._metric = metrics.pop()
         self._sizes = [len(s) for s in shards]
-        self.ef = None if ef is None else _positive_int(ef, "ef")
-        workers = len(shards) if workers is None else _positive_int(workers, "workers")
+        self.ef = None if ef is None else positive_int(ef, "ef")
+        workers = len(shards) if workers is None else positive_int(workers, "workers")
         self._pool = ThreadPoolExecutor(max_workers=workers) if workers > 1 else None
 
     @classmethod

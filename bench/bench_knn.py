@@ -18,9 +18,9 @@ markdown summary (stdout or --markdown). Data sets:
 - wordnet-40k: the first 40,000 rows (a seeded random subset) of ../shared/data/wordnet_emb.npy
   (float16 x 384, cosine); --full adds all 117,659 rows.
 
-    python bench/bench_knn_graph.py                      # the default sets, k = 10 and 30
-    python bench/bench_knn_graph.py --quick              # 8k rows, one repeat: a smoke test
-    python bench/bench_knn_graph.py --full --repeats 1   # plus the whole of wordnet (~10 min)
+    python bench/bench_knn.py                      # the default sets, k = 10 and 30
+    python bench/bench_knn.py --quick              # 8k rows, one repeat: a smoke test
+    python bench/bench_knn.py --full --repeats 1   # plus the whole of wordnet (~10 min)
 
 Implementations are a function per device (cpu_cases); a GPU case is meant to be added as
 another entry of DEVICES.
@@ -46,7 +46,7 @@ import panning
 from panning.neighbors import exact_knn_graph
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_index import clustered  # noqa: E402  (the same synthetic data as the index bench)
+from bench_hnsw import clustered  # noqa: E402  (the same synthetic data as the index bench)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data"

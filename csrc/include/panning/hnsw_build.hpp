@@ -1,5 +1,6 @@
 // The math of building an HNSW graph from exact kNN candidates, shared by the CPU path
-// (csrc/cpu/hnsw/graph_build.cpp) and the CUDA kernels (csrc/cuda/graph_build.cu).
+// (csrc/cpu/hnsw_build.cpp) and the CUDA kernels (csrc/cuda/knn.cu, hnsw_build.cu and
+// hnsw_search.cu).
 //
 // The pipeline, per level (level 0 holds every node, level l the nodes drawn at l or above):
 //   1. candidates: the K exact nearest neighbours of each node among the level's nodes;

@@ -19,7 +19,7 @@
 
 namespace panning::bindings {
 
-void bind_build(py::module_& m) {
+void bind_build_info(py::module_& m) {
   m.def("build_info", [] {
     py::dict d;
     d["version"] = PANNING_VERSION;

@@ -1,7 +1,7 @@
 """The packed (GEMM-style) exact scan behind knn_graph and batched FlatIndex searches, against
 panning.reference on every distance SIMD level this CPU runs.
 
-Data is generated here. Tolerances as in test_index.py: distances within 1e-4 relative of the
+Data is generated here. Tolerances as in test_hnsw.py: distances within 1e-4 relative of the
 float64 reference, ids equal wherever the reference has no near-tie; on integer-valued data every
 distance is exact in float32, so ids (ties to the lower row included) must match exactly.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
-from test_index import assert_same_neighbours, clustered
+from test_hnsw import assert_same_neighbours, clustered
 
 import panning
 from panning import _core, reference

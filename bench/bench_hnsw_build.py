@@ -15,9 +15,9 @@ replicated with small noise to 1M):
 
 One JSON line per measurement (stdout or --json FILE). Timings are wall clock, best of --repeat.
 
-    python bench/bench_graph_build.py --quick    # wordnet + synthetic 200k, a few minutes
-    python bench/bench_graph_build.py            # the issue's sizes (1M); hnswlib takes minutes
-    python bench/bench_graph_build.py --device cpu --n 20000   # the CPU route (exact O(n^2 d)
+    python bench/bench_hnsw_build.py --quick    # wordnet + synthetic 200k, a few minutes
+    python bench/bench_hnsw_build.py            # the issue's sizes (1M); hnswlib takes minutes
+    python bench/bench_hnsw_build.py --device cpu --n 20000   # the CPU route (exact O(n^2 d)
                                                                # candidates) vs insertion
 """
 
@@ -36,7 +36,7 @@ import numpy as np
 import panning
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_index import clustered  # noqa: E402
+from bench_hnsw import clustered  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 K = 10
@@ -291,7 +291,7 @@ def main() -> None:
         import torch
 
         if not torch.cuda.is_available():
-            sys.exit("bench_graph_build.py --device cuda needs a CUDA GPU visible to torch")
+            sys.exit("bench_hnsw_build.py --device cuda needs a CUDA GPU visible to torch")
         gpu = torch.cuda.get_device_name(0)
     out = open(args.json, "a") if args.json else sys.stdout
     emit(

@@ -7,11 +7,12 @@ import importlib.util
 
 import numpy as np
 import pytest
-from test_graph_build import clustered, recall
+from test_hnsw_build import clustered, recall
 
 import panning
 from panning import _core, reference
-from panning.graph_build import NONE, beam_search
+from panning.hnsw import beam_search
+from panning.knn import NONE
 
 pytestmark = pytest.mark.gpu
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -205,7 +206,7 @@ def test_gpu_build_matches_cpu_build(metric: str) -> None:
 
 @pytest.mark.parametrize("rank_dtype", [None, "float32"])
 def test_gpu_build_offset_data(rank_dtype: str | None) -> None:
-    # Rows far from the origin: ranked on centred rows (tests/test_graph_build.py's
+    # Rows far from the origin: ranked on centred rows (tests/test_hnsw_build.py's
     # test_build_offset_data); small enough for compute-sanitizer, with upper levels, borrowed
     # links (prune with extra candidates) and the float16 precision probe.
     x = 1000 + 0.01 * clustered(2000, 16, seed=18)

@@ -1,69 +1,29 @@
-// Bindings of the HNSW and flat indexes: validate, allocate outputs, release the GIL, call.
-// Dtype, shape and framework checks happen once in python/panning/index.py.
-#include <limits>
+// Bindings of the HNSW index: HnswIndex (insertion, CPU search, save/load, exported links) and the
+// batched beam search over exported links (the CPU twin and the CUDA launcher). Dtype, shape and
+// framework checks happen once in python/panning/hnsw.py; this layer validates what it
+// dereferences, allocates outputs, releases the GIL and calls.
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "bindings.hpp"
-#include "panning/hnsw.hpp"
+
+#if PANNING_WITH_CUDA
+#include "../cuda/hnsw_search.cuh"
+#endif
 
 namespace panning::bindings {
 namespace {
-
-using Ids = py::array_t<std::int64_t, py::array::c_style>;
-using Dists = py::array_t<float, py::array::c_style>;
-
-Metric metric_from_code(int code) {
-  if (code < 0 || code > 2) throw py::value_error("unknown metric code " + std::to_string(code));
-  return static_cast<Metric>(code);
-}
 
 Storage storage_from_code(int code) {
   if (code < 0 || code > 1) throw py::value_error("unknown storage code " + std::to_string(code));
   return static_cast<Storage>(code);
 }
 
-// A 1-D int64 array of `n` ids (or none), contiguous.
-const std::int64_t* ids_pointer(const std::optional<Ids>& ids, std::int64_t n, const char* what) {
-  if (!ids) return nullptr;
-  if (ids->ndim() != 1 || (n >= 0 && ids->shape(0) != n))
-    throw py::value_error(std::string(what) + " must be a 1-D int64 array of the right length");
-  return ids->data();
-}
-
-// The [rows, k] outputs of a search; the size is overflow-checked before numpy allocates it.
-std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
-  const std::uint64_t n = checked_mul(rows, k, "the search results");
-  if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() / 8))
-    throw py::value_error("the search results: " + std::to_string(rows) + " x " +
-                          std::to_string(k) + " elements exceed the address space");
-  return {Ids({rows, k}), Dists({rows, k})};
-}
-
-// Hands a vector to numpy without copying: the array owns it through a capsule.
-template <class T>
-py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
-  auto* owned = new std::vector<T>(std::move(v));
-  py::capsule free_when_done(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
-  return py::array_t<T>(shape, owned->data(), free_when_done);
-}
-
-std::pair<py::array, py::array> adopt_result(SearchResult&& r, std::int64_t k) {
-  const auto rows =
-      static_cast<py::ssize_t>(k > 0 ? r.ids.size() / static_cast<std::size_t>(k) : 0);
-  return {adopt(std::move(r.ids), {rows, static_cast<py::ssize_t>(k)}),
-          adopt(std::move(r.distances), {rows, static_cast<py::ssize_t>(k)})};
-}
-
-// Methods that take no Python objects may block on the index lock while an add() runs; they
-// must not hold the GIL then, or the add's interrupt check (which takes the GIL) deadlocks.
-using release_gil = py::call_guard<py::gil_scoped_release>;
-
 }  // namespace
 
-void bind_index(py::module_& m) {
+void bind_hnsw(py::module_& m) {
   py::class_<cpu::HnswIndex>(m, "HnswIndex")
       .def(py::init([](std::int64_t dim, int metric, int storage, std::int64_t M,
                        std::int64_t ef_construction, std::uint64_t seed) {
@@ -197,77 +157,60 @@ void bind_index(py::module_& m) {
           },
           py::arg("path"));
 
-  py::class_<cpu::FlatIndex>(m, "FlatIndex")
-      .def(py::init([](std::int64_t dim, int metric) {
-             return std::make_unique<cpu::FlatIndex>(int_in_range(dim, 1, kMaxDim, "dim"),
-                                                     metric_from_code(metric));
-           }),
-           py::arg("dim"), py::arg("metric"))
-      .def(
-          "add",
-          [](cpu::FlatIndex& self, const py::array& x, int dtype, std::optional<Ids> ids,
-             std::int64_t threads) {
-            const MatrixView v = host_matrix(x, dtype_from_code(dtype));
-            const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
-            const int n_threads = threads_arg(threads);
-            without_gil([&] { self.add(v, id, n_threads, python_interrupt_check()); });
-          },
-          py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("threads"))
-      .def(
-          "search",
-          [](const cpu::FlatIndex& self, const py::array& q, int dtype, std::int64_t k,
-             std::optional<Ids> exclude, std::int64_t threads) {
-            const MatrixView v = host_matrix(q, dtype_from_code(dtype));
-            check_k(k, "k");
-            const int n_threads = threads_arg(threads);
-            const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
-            const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
-            auto out = result_arrays(v.rows, k);
-            std::int64_t* oi = out.first.mutable_data();
-            float* od = out.second.mutable_data();
-            without_gil(
-                [&] { self.search(v, k, ex, n_ex, n_threads, oi, od, python_interrupt_check()); });
-            return out;
-          },
-          py::arg("q"), py::arg("dtype"), py::arg("k"), py::arg("exclude").noconvert(),
-          py::arg("threads"))
-      .def(
-          "knn_graph",
-          [](const cpu::FlatIndex& self, std::int64_t k, std::int64_t threads) {
-            check_k(k, "k");
-            const int n_threads = threads_arg(threads);
-            SearchResult r =
-                without_gil([&] { return self.knn_graph(k, n_threads, python_interrupt_check()); });
-            return adopt_result(std::move(r), k);
-          },
-          py::arg("k"), py::arg("threads"))
-      .def("labels",
-           [](const cpu::FlatIndex& self) {
-             std::vector<std::int64_t> l = without_gil([&] { return self.labels(); });
-             const auto n = static_cast<py::ssize_t>(l.size());
-             return adopt(std::move(l), {n});
-           })
-      .def("size", &cpu::FlatIndex::size, release_gil())
-      .def("memory_bytes", &cpu::FlatIndex::memory_bytes, release_gil())
-      .def_property_readonly("dim", &cpu::FlatIndex::dim)
-      .def_property_readonly("metric",
-                             [](const cpu::FlatIndex& s) { return metric_name(s.metric()); });
-
-  // The size limits of sizes.hpp, so the Python layer checks the same numbers first.
-  m.attr("MAX_K") = kMaxK;
-  m.attr("MAX_DIM") = kMaxDim;
-  m.attr("MAX_M") = kMaxM;
-  m.attr("MAX_EF_CONSTRUCTION") = kMaxEfConstruction;
-  m.attr("MAX_THREADS") = kMaxThreads;
-
-  m.def("distance_simd_level", [] { return std::string(cpu::distance_simd_level()); });
   m.def(
-      "set_distance_simd_level",
-      [](const std::string& level) {
-        if (!cpu::set_distance_simd_level(level.c_str()))
-          throw py::value_error("SIMD level '" + level + "' is unknown or not supported here");
+      "beam_search",
+      [](const F32& x, int metric, int M, const U32& level0, const U32& upper,
+         const I64& upper_offset, std::int64_t entry, int max_level, const F32& q, int k, int ef,
+         int threads) {
+        require_2d(x, -1, "x");
+        require_2d(q, -1, "queries");
+        const std::int64_t n = x.shape(0), dim = x.shape(1), nq = q.shape(0);
+        if (q.shape(1) != dim) throw py::value_error("queries and vectors differ in width");
+        require_2d(level0, n, "level0");
+        if (level0.shape(1) != 2 * M || upper_offset.ndim() != 1 || upper_offset.shape(0) != n)
+          throw py::value_error("links do not match the index");
+        if (k <= 0) throw py::value_error("k must be positive");
+        U32 out({nq, static_cast<std::int64_t>(k)});
+        F32 od({nq, static_cast<std::int64_t>(k)});
+        std::uint32_t* o = out.mutable_data();
+        float* d = od.mutable_data();
+        without_gil([&] {
+          cpu::beam_search(x.data(), n, dim, metric_from_code(metric), M, level0.data(),
+                           upper.data(), upper_offset.data(), entry, max_level, q.data(), nq, k, ef,
+                           o, d, threads, python_interrupt_check());
+        });
+        return std::make_pair(out, od);
       },
-      py::arg("level"));
+      py::arg("x"), py::arg("metric"), py::arg("M"), py::arg("level0"), py::arg("upper"),
+      py::arg("upper_offset"), py::arg("entry"), py::arg("max_level"), py::arg("q"), py::arg("k"),
+      py::arg("ef"), py::arg("threads"));
+
+  // CUDA launchers: pointers are device addresses the Python layer allocated and checked.
+  m.def(
+      "beam_search_cuda",
+      [](std::uintptr_t x, std::int64_t n, std::int64_t dim, int metric, int M,
+         std::uintptr_t level0, std::uintptr_t upper, std::uintptr_t upper_offset,
+         std::int64_t entry, int max_level, std::uintptr_t q, std::int64_t nq, int k, int ef,
+         std::uintptr_t out_ids, std::uintptr_t out_dist, int device, std::uintptr_t stream) {
+#if PANNING_WITH_CUDA
+        without_gil([&] {
+          cuda::beam_search(ptr<const float>(x), n, dim, metric, M,
+                            ptr<const std::uint32_t>(level0), ptr<const std::uint32_t>(upper),
+                            ptr<const std::int64_t>(upper_offset), entry, max_level,
+                            ptr<const float>(q), nq, k, ef, ptr<std::uint32_t>(out_ids),
+                            ptr<float>(out_dist), device, ptr<void>(stream));
+        });
+#else
+        (void)x, (void)n, (void)dim, (void)metric, (void)M, (void)level0, (void)upper,
+            (void)upper_offset, (void)entry, (void)max_level, (void)q, (void)nq, (void)k, (void)ef,
+            (void)out_ids, (void)out_dist, (void)device, (void)stream;
+        no_cuda();
+#endif
+      },
+      py::arg("x"), py::arg("n"), py::arg("dim"), py::arg("metric"), py::arg("M"),
+      py::arg("level0"), py::arg("upper"), py::arg("upper_offset"), py::arg("entry"),
+      py::arg("max_level"), py::arg("q"), py::arg("nq"), py::arg("k"), py::arg("ef"),
+      py::arg("out_ids"), py::arg("out_dist"), py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace panning::bindings

@@ -9,8 +9,8 @@ One JSON line per measurement on stdout (or --json FILE), then a markdown summar
 --markdown FILE). hnswlib and faiss are optional (pip install hnswlib faiss-cpu); missing ones are
 skipped. Timings depend on machine load: note the conditions next to any figure you quote.
 
-    python bench/bench_index.py                 # full: wordnet, clinc150, synthetic 100k x 384
-    python bench/bench_index.py --quick         # subsampled, a couple of minutes
+    python bench/bench_hnsw.py                 # full: wordnet, clinc150, synthetic 100k x 384
+    python bench/bench_hnsw.py --quick         # subsampled, a couple of minutes
 """
 
 from __future__ import annotations

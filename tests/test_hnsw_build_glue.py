@@ -2,7 +2,7 @@
 mapping), run without a GPU: torch CPU tensors stand in for device memory and the CUDA
 launchers are replaced by their CPU twins reading that memory through the same pointers.
 
-What this does not test is the CUDA kernels themselves (tests/test_graph_build_gpu.py does,
+What this does not test is the CUDA kernels themselves (tests/test_hnsw_build_gpu.py does,
 on a GPU); what it does test is everything around them that would otherwise first run there.
 """
 
@@ -13,10 +13,10 @@ import functools
 
 import numpy as np
 import pytest
-import test_graph_build as graph_build_tests
+import test_hnsw_build as hnsw_build_tests
 
 import panning
-from panning import _core, graph_build, reference
+from panning import _core, _device, hnsw, hnsw_build, knn, reference
 
 torch = pytest.importorskip("torch")
 
@@ -147,9 +147,7 @@ class FakeKernels:
         # the kernel's contract: neighbours first (the first kNone ends a row), rows of x
         pad = np.cumsum(ids_v == NONE, axis=1) > 0
         assert (ids_v[pad] == NONE).all() and (ids_v[~pad] < x_rows).all()
-        got_ids, got_d = graph_build._refine_host(
-            np.asarray(qv), np.asarray(xv), ids_v.copy(), name
-        )
+        got_ids, got_d = knn.refine_host(np.asarray(qv), np.asarray(xv), ids_v.copy(), name)
         # every slot written, kNone / +inf after the neighbours: dist may start uninitialised
         ids_v[:] = np.where(got_ids < 0, NONE, got_ids).astype(np.uint32)
         view(dist, (q_rows, k), np.float32)[:] = got_d
@@ -268,8 +266,8 @@ class FakeKernels:
         view(out_dist, (nq, k), np.float32)[:] = gd
 
 
-class CpuDevice(graph_build._Device):
-    """A _Device whose "device memory" is torch CPU memory. New buffers hold garbage (NaN,
+class CpuDevice(_device.Device):
+    """A Device whose "device memory" is torch CPU memory. New buffers hold garbage (NaN,
     out-of-range ids), as uninitialised device memory may: the glue must never read a buffer
     no kernel has written."""
 
@@ -311,26 +309,26 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
         "reverse_merge_cuda",
         "beam_search_cuda",
     ):
-        monkeypatch.setattr(graph_build._core, name, getattr(kernels, name))
-    monkeypatch.setattr(graph_build, "_Device", CpuDevice)
-    real_init = graph_build.GpuGraph.__init__
+        monkeypatch.setattr(_core, name, getattr(kernels, name))
+    monkeypatch.setattr(_device, "Device", CpuDevice)
+    real_init = hnsw.GpuGraph.__init__
 
-    def record_upper(self, index, like):
-        real_init(self, index, like)
+    def record_upper(self, index, dev):
+        real_init(self, index, dev)
         kernels.upper_len = int(self.upper.numel())
 
-    monkeypatch.setattr(graph_build.GpuGraph, "__init__", record_upper)
+    monkeypatch.setattr(hnsw.GpuGraph, "__init__", record_upper)
     return kernels
 
 
-clustered = functools.partial(graph_build_tests.clustered, clusters=10)
+clustered = functools.partial(hnsw_build_tests.clustered, clusters=10)
 
 
 @pytest.mark.parametrize("block_rows", [None, 70, 1000])
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
 def test_gpu_knn_graph_glue(fake: FakeKernels, block_rows, metric: str) -> None:
     x = clustered(230, 12, seed=1)
-    ids, dist = graph_build.gpu_knn_graph(x, 7, metric=metric, block_rows=block_rows)
+    ids, dist = knn.gpu_knn_graph(x, 7, metric=metric, block_rows=block_rows)
     want_ids, want_dist = panning.knn_graph(x, 7, metric=metric)
     np.testing.assert_array_equal(ids, want_ids)
     np.testing.assert_allclose(dist, want_dist, rtol=1e-4, atol=1e-4)
@@ -339,7 +337,7 @@ def test_gpu_knn_graph_glue(fake: FakeKernels, block_rows, metric: str) -> None:
 
 
 def test_gpu_knn_graph_glue_pads(fake: FakeKernels) -> None:
-    ids, dist = graph_build.gpu_knn_graph(np.eye(3, dtype=np.float32), 5)
+    ids, dist = knn.gpu_knn_graph(np.eye(3, dtype=np.float32), 5)
     assert (ids[:, 2:] == -1).all() and np.isinf(dist[:, 2:]).all()
     assert sorted(ids[0, :2].tolist()) == [1, 2]
 
@@ -347,7 +345,7 @@ def test_gpu_knn_graph_glue_pads(fake: FakeKernels) -> None:
 def test_gpu_knn_graph_glue_strided_half(fake: FakeKernels) -> None:
     x = clustered(90, 16, seed=2).astype(np.float16)
     t = torch.from_numpy(x.T.copy()).T  # column-major: strides (1, 90)
-    ids, _ = graph_build.gpu_knn_graph(t.numpy(), 4)
+    ids, _ = knn.gpu_knn_graph(t.numpy(), 4)
     np.testing.assert_array_equal(ids, panning.knn_graph(x, 4)[0])
 
 
@@ -367,7 +365,7 @@ def test_gpu_build_glue_float16_ranking(fake: FakeKernels) -> None:
     gpu = panning.HNSWIndex.build(x, M=8, device="cuda")  # default on the GPU: float16 ranking
     exact, _ = reference.knn_search(q, x, 10)
     found = gpu.search(q, 10, ef=64)[0]
-    assert graph_build_tests.recall(found, exact) >= 0.95
+    assert hnsw_build_tests.recall(found, exact) >= 0.95
     cpu = panning.HNSWIndex.build(x, M=8)
     same = (gpu._index.export_links()[0] == cpu._index.export_links()[0]).all(axis=1).mean()
     assert same >= 0.9  # only near-ties at the K-th candidate may differ
@@ -381,11 +379,12 @@ def test_gpu_search_glue_equals_twin(fake: FakeKernels) -> None:
     index = panning.HNSWIndex.build(x, ids=ids, metric="cosine", M=6)
     q = clustered(40, 10, seed=5)
     empty = panning.HNSWIndex(10)
-    e_ids, e_d = graph_build.GpuGraph(empty, torch.from_numpy(q)).search(torch.from_numpy(q), 3, 8)
+    dev = CpuDevice(None, "cuda")
+    e_ids, e_d = hnsw.GpuGraph(empty, dev).search(torch.from_numpy(q), 3, 8)
     assert (e_ids.numpy() == -1).all() and np.isinf(e_d.numpy()).all()
-    g = graph_build.GpuGraph(index, torch.from_numpy(q))
+    g = hnsw.GpuGraph(index, dev)
     got_ids, got_d = g.search(torch.from_numpy(q), 5, 32)
-    want_ids, want_d = graph_build.beam_search(index, q, 5, ef=32)
+    want_ids, want_d = hnsw.beam_search(index, q, 5, ef=32)
     np.testing.assert_array_equal(got_ids.numpy(), want_ids)
     # queries are normalised in float32 on the device, in float64 by the twin
     np.testing.assert_allclose(got_d.numpy(), want_d, rtol=1e-4, atol=1e-6)
@@ -422,20 +421,18 @@ def test_gpu_knn_graph_streamed_is_the_whole_graph(
     # renumbered neighbours is tested, not only the distances.
     x = np.random.default_rng(12).integers(0, 3, size=(150, 5)).astype(np.float32)
     fake.rank_noise = 1e-3
-    whole = graph_build.gpu_knn_graph(x, 9, metric=metric)
+    whole = knn.gpu_knn_graph(x, 9, metric=metric)
     refines = fake.calls["refine"]
-    monkeypatch.setattr(graph_build, "_REFINE_CHUNK_BYTES", 16 * 9 * 5 * 4)  # 16 rows a call
-    streamed = graph_build.gpu_knn_graph(x, 9, metric=metric, block_rows=40)
+    monkeypatch.setattr(knn, "_REFINE_CHUNK_BYTES", 16 * 9 * 5 * 4)  # 16 rows a call
+    streamed = knn.gpu_knn_graph(x, 9, metric=metric, block_rows=40)
     assert fake.calls["refine"] - refines == 10  # ceil(150 / 16), on the "device"
     np.testing.assert_array_equal(streamed[0], whole[0])
     np.testing.assert_array_equal(streamed[1], whole[1])
-    from_torch = graph_build.gpu_knn_graph(torch.from_numpy(x), 9, metric=metric, block_rows=40)
+    from_torch = knn.gpu_knn_graph(torch.from_numpy(x), 9, metric=metric, block_rows=40)
     np.testing.assert_array_equal(from_torch[1], whole[1])
     if metric == "l2":  # integer distances: exact on the CPU too, ties to the lower id
         fake.rank_noise = 0.0
-        np.testing.assert_array_equal(
-            graph_build.gpu_knn_graph(x, 9)[0], panning.knn_graph(x, 9)[0]
-        )
+        np.testing.assert_array_equal(knn.gpu_knn_graph(x, 9)[0], panning.knn_graph(x, 9)[0])
 
 
 def test_gpu_build_glue_passes_the_device(fake: FakeKernels) -> None:
@@ -456,7 +453,7 @@ def test_gpu_build_glue_offset_data(fake: FakeKernels) -> None:
         1
     }  # float16 ranking passed the precision check
     exact, _ = reference.knn_search(q, x, 10)
-    assert graph_build_tests.recall(index.search(q, 10, ef=64)[0], exact) >= 0.95
+    assert hnsw_build_tests.recall(index.search(q, 10, ef=64)[0], exact) >= 0.95
 
 
 def test_gpu_build_glue_float16_refused_where_imprecise(fake: FakeKernels) -> None:
@@ -466,12 +463,12 @@ def test_gpu_build_glue_float16_refused_where_imprecise(fake: FakeKernels) -> No
     side = np.where(rng.random((1200, 1)) < 0.5, 100.0, -100.0)
     x = (side + 0.05 * clustered(1200, 16, seed=16)).astype(np.float32)
     dev = CpuDevice(None, "cuda")
-    assert not graph_build._float16_ranks_like_float32(dev, dev.put(x), 64, 0)
+    assert not hnsw_build._float16_ranks_like_float32(dev, dev.put(x), 64, 0)
     fine = clustered(1200, 16, seed=16)
-    assert graph_build._float16_ranks_like_float32(dev, dev.put(fine), 64, 0)
+    assert hnsw_build._float16_ranks_like_float32(dev, dev.put(fine), 64, 0)
     fake.ranking_dtypes.clear()
     index = panning.HNSWIndex.build(x, M=8, device="cuda")
     assert fake.ranking_dtypes and set(fake.ranking_dtypes) == {0}
     q = (side[:100] + 0.05 * clustered(100, 16, seed=17)).astype(np.float32)
     exact, _ = reference.knn_search(q, x, 10)
-    assert graph_build_tests.recall(index.search(q, 10, ef=64)[0], exact) >= 0.95
+    assert hnsw_build_tests.recall(index.search(q, 10, ef=64)[0], exact) >= 0.95

@@ -7,7 +7,6 @@ between near-ties; HNSW recall@10 >= 0.95 at ef=64 against FlatIndex.
 
 from __future__ import annotations
 
-import doctest
 import os
 import pathlib
 import signal
@@ -514,13 +513,6 @@ def test_strided_and_torch_inputs():
     np.testing.assert_array_equal(ids[:, 0], np.arange(5))
     with pytest.raises(TypeError):
         h.add(torch.zeros((1, 16), dtype=torch.float64))
-
-
-def test_docstring_examples():
-    import panning.index
-
-    failed, attempted = doctest.testmod(panning.index, verbose=False)
-    assert attempted > 0 and failed == 0
 
 
 def write_compat_file() -> None:  # pragma: no cover - run by hand when the format changes

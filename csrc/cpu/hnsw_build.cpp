@@ -1,7 +1,8 @@
 // Building HNSW levels from exact kNN candidates on the CPU (prune, reverse, merge) and the beam
-// search over exported links: the twins of csrc/cuda/graph_build.cu, running the same
-// panning/graph_build.hpp functions, so the CUDA kernels differ only in who computes distances.
-#include "panning/graph_build.hpp"
+// search over exported links: the twins of csrc/cuda/hnsw_build.cu and csrc/cuda/hnsw_search.cu,
+// running the same panning/hnsw_build.hpp functions, so the CUDA kernels differ only in who
+// computes distances. (The beam search shares this file's row distance and chunked loop.)
+#include "panning/hnsw_build.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -11,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "../index_common.hpp"
+#include "index_common.hpp"
 #include "panning/hnsw.hpp"
 
 namespace panning::cpu {

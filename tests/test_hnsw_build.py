@@ -1,5 +1,5 @@
 """HNSWIndex.build (graph construction from exact kNN candidates) and the batched beam search, on
-the CPU: the twins of the CUDA kernels (tests/test_graph_build_gpu.py), checked against the
+the CPU: the twins of the CUDA kernels (tests/test_hnsw_build_gpu.py), checked against the
 NumPy references and brute-force kNN."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import pytest
 
 import panning
 from panning import _core, reference
-from panning.graph_build import NONE, beam_search
+from panning.hnsw import beam_search
+from panning.knn import NONE
 
 
 def clustered(n: int, d: int, seed: int = 0, clusters: int = 20, centers: int = 0) -> np.ndarray:
