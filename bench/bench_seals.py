@@ -80,6 +80,7 @@ def run_one(
     budget,
     max_k=None,
     min_pool=100,
+    expand_budget=None,
 ):
     t = time.perf_counter()
     res = simulate_concept(
@@ -91,6 +92,7 @@ def run_one(
         k=k,
         max_k=max_k,
         min_pool=min_pool,
+        expand_budget=expand_budget,
         expand=expand,
         strategy=make_strategy(strategy, candidates),
         candidates=candidates,
@@ -103,6 +105,7 @@ def run_one(
         k=k,
         max_k=max_k,
         min_pool=min_pool,
+        expand_budget=expand_budget,
         expand=expand,
         seed=seed,
         wall_seconds=time.perf_counter() - t,
@@ -199,6 +202,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         args.budget,
                         args.max_k,
                         args.min_pool,
+                        args.expand_budget if cand == "knn" else None,
                     )
                     res["dataset"] = args.dataset
                     f.write(json.dumps(res) + "\n")
@@ -257,6 +261,8 @@ def paired_ratios(runs: list[dict[str, Any]], marks=(1000, 2000)) -> list[dict[s
 def _k_label(r: dict[str, Any]) -> str:
     """``k-max_k`` (plus ``/min_pool`` when not the default 100)."""
     label = f"{r['k']}-{r.get('max_k') or r['k']}"
+    if r.get("expand_budget"):
+        label += f"/B{r['expand_budget']}"
     return label if r.get("min_pool", 100) == 100 else f"{label}/{r['min_pool']}"
 
 
@@ -644,6 +650,7 @@ def main() -> None:
     q.add_argument("--k", type=int, nargs="+", default=[30])
     q.add_argument("--max-k", type=int, default=100, help="widening limit (<= k: none)")
     q.add_argument("--min-pool", type=int, default=100, help="widen below this pool size")
+    q.add_argument("--expand-budget", type=int, help="neighbours per round's new expanders")
     q.add_argument("--expand", nargs="+", default=["positives"])
     q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
     q.add_argument("--out", required=True, help="JSON lines, appended")

@@ -525,3 +525,22 @@ def write_compat_file() -> None:  # pragma: no cover - run by hand when the form
 
 if __name__ == "__main__":  # pragma: no cover
     write_compat_file()
+
+
+def test_reserve_sizes_once_and_refuses_bad_counts():
+    x = np.random.default_rng(3).normal(size=(300, 8)).astype(np.float32)
+    index = panning.HNSWIndex(8, metric="l2")
+    grown = panning.HNSWIndex(8, metric="l2")
+    index.reserve(300)
+    for s in range(0, 300, 100):  # blocks inside the reserved room: no growth
+        index.add(x[s : s + 100])
+        grown.add(x[s : s + 100])  # grows by half past each block: 337 slots, not 300
+    assert len(index) == 300 and index.memory_bytes() < grown.memory_bytes()
+    before = index.memory_bytes()
+    index.reserve(10)  # smaller than what is there: no effect
+    assert len(index) == 300 and index.memory_bytes() == before
+    ids, _ = index.search(x[:3], 1)
+    assert ids[:, 0].tolist() == [0, 1, 2]
+    for bad, err in ((-1, ValueError), (2**40, ValueError), (1.5, TypeError), (True, TypeError)):
+        with pytest.raises(err):
+            index.reserve(bad)

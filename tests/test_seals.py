@@ -632,3 +632,29 @@ def test_round_records_count_random_fills(data):
     s.teach(ids, y[ids])
     assert s.history[-1].filled_random == 200 - pool > 0
     assert s.history[-1].as_dict()["filled_random"] == 200 - pool
+
+
+def test_expand_budget_reaches_further_for_few_new_positives(tmp_path, data):
+    x, labels, graph = data
+    y = (labels == 3).astype(int)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    path = tmp_path / "b.db"
+    s = Seals(x, neighbors=graph, k=3, max_k=24, min_pool=0, expand_budget=20, seed=0, path=path)
+    assert s.config.expand_budget == 20
+    s.teach(np.r_[pos[:1], neg[:4]], [1, 0, 0, 0, 0])  # one new positive: ceil(20/1) -> 20
+    want = expected_pool(graph, 20, *s.labeled, [], "positives")
+    np.testing.assert_array_equal(s.pool, want)
+    s.teach(pos[1:11], np.ones(10, int))  # ten new positives: ceil(20/10) = 2 < k -> k = 3
+    lab_ids, lab_vals = s.labeled
+    first = expected_pool(graph, 20, lab_ids[:5], lab_vals[:5], [], "positives")
+    rest = graph[pos[1:11], :3].ravel()
+    want = np.setdiff1d(np.union1d(first, rest), lab_ids)
+    np.testing.assert_array_equal(s.pool, want)
+    q = s.query(5)
+    s.close()
+    with Seals.resume(path, x, neighbors=graph) as back:  # stored in the session's config
+        assert back.expand_budget == 20
+        np.testing.assert_array_equal(back.pool, want)
+        np.testing.assert_array_equal(back.query(5), q)
+    with pytest.raises(ValueError, match="expand_budget"):
+        Seals(x, neighbors=graph, expand_budget=0)

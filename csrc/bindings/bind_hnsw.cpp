@@ -133,6 +133,7 @@ void bind_hnsw(py::module_& m) {
              return adopt(std::move(v), {n, d});
            })
       .def("size", &cpu::HnswIndex::size, release_gil())
+      .def("reserve", &cpu::HnswIndex::reserve, py::arg("n"), release_gil())
       .def("memory_bytes", &cpu::HnswIndex::memory_bytes, release_gil())
       .def("max_level", &cpu::HnswIndex::max_level, release_gil())
       .def_property_readonly("dim", [](const cpu::HnswIndex& s) { return s.params().dim; })

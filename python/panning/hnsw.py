@@ -203,6 +203,19 @@ class HNSWIndex(NativeIndex):
 
     # ---- building and searching ---------------------------------------------------------------
 
+    def reserve(self, n: int) -> None:
+        """Make room for ``n`` vectors in total before adding them in several calls.
+
+        Each ``add`` that outgrows the index grows it by half and copies every node, so adding
+        a large set in blocks briefly holds two copies; reserving once avoids both. No effect
+        when ``n <= `` the current capacity.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"n must be an integer; got {type(n).__name__}")
+        if not 0 <= n <= 2**32 - 2:  # internal node numbers are 32-bit
+            raise ValueError(f"n must be in [0, {2**32 - 2}]; got {n}")
+        self._index.reserve(int(n))
+
     def search(
         self,
         q: npt.ArrayLike,

@@ -132,6 +132,7 @@ class SealsConfig:
     classes: tuple[int, ...] | None = None
     seed: int = 0
     metric: str = "cosine"
+    expand_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.candidates not in ("knn", "all"):
@@ -142,7 +143,8 @@ class SealsConfig:
             raise ValueError(
                 "expand='positives' needs a positive_label; use expand='all' for multi-class"
             )
-        for name in ("k",) + (("max_k",) if self.max_k is not None else ()):
+        optional = tuple(n for n in ("max_k", "expand_budget") if getattr(self, n) is not None)
+        for name in ("k",) + optional:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -299,6 +301,11 @@ class Seals:
         neighbours in use up to ``max_k``; the graph must have ``max_k`` columns.
     min_pool : int
         The pool size under which the pool widens (default 100, one round of the papers).
+    expand_budget : int, optional
+        Neighbours a ``teach`` call's new expanders add together: each adds its first
+        ``clamp(ceil(expand_budget / new expanders), k, max_k)`` neighbours, so a round with
+        few new positives (a rare concept) reaches further than one with many. ``None``
+        (default): every expander adds ``k`` (widened) neighbours.
     expand : {"positives", "all"}
         Which newly labeled items add their neighbours to the pool (default ``"positives"``;
         multi-class sessions, ``positive_label=None``, need ``"all"``).
@@ -376,6 +383,7 @@ class Seals:
         index_path: str | os.PathLike[str] | None = None,
         metric: str = "cosine",
         progress: bool = False,
+        expand_budget: int | None = None,
     ) -> None:
         if path is not None and os.path.exists(path):  # before any costly graph build
             raise FileExistsError(
@@ -388,6 +396,7 @@ class Seals:
                 k=k, max_k=max_k, min_pool=min_pool, expand=expand, candidates=candidates,
                 positive_label=positive_label,
                 classes=None if classes is None else tuple(classes), seed=seed, metric=metric,
+                expand_budget=expand_budget,
             )  # fmt: skip
             self._create(
                 embeddings, path, config, neighbors=neighbors, strategy=strategy, model=model,
@@ -485,6 +494,7 @@ class Seals:
         self.classes = None if config.classes is None else list(config.classes)
         self.seed = int(config.seed)
         self.metric = metric
+        self.expand_budget = config.expand_budget
         self.progress = progress
         if isinstance(strategy, str):
             strategy = canonical_name(strategy)  # aliases: max_entropy, breaking_ties, ...
@@ -591,7 +601,7 @@ class Seals:
             k=self.k, max_k=self.max_k, min_pool=self.min_pool, expand=self.expand,
             candidates=self.candidates, positive_label=self.positive_label,
             classes=None if self.classes is None else tuple(self.classes), seed=self.seed,
-            metric=self.metric,
+            metric=self.metric, expand_budget=self.expand_budget,
         )  # fmt: skip
 
     @classmethod
@@ -948,7 +958,13 @@ class Seals:
         if self.candidates != "knn" or self._source is None:
             return
         pool = self._pool[~self._labeled[self._pool]]
-        pool = self._expand(pool, self._expanders(ids, labels), 0, self._k_eff, rows)
+        expanders = self._expanders(ids, labels)
+        width = self._k_eff
+        if self.expand_budget is not None and expanders.size:
+            # a round's new expanders share a budget of neighbours: a few (a rare concept) reach
+            # far, many (a common one) stay close; never below the current k
+            width = min(self.max_k, max(width, -(-self.expand_budget // int(expanders.size))))
+        pool = self._expand(pool, expanders, 0, width, rows)
         # Widening: when the pool runs dry (a rare concept whose neighbourhood is all labeled),
         # every expanding item adds its next neighbours, doubling k up to max_k. It only depends
         # on the labels taught so far, so replaying the label log reproduces it.

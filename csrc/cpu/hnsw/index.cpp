@@ -722,6 +722,12 @@ std::vector<std::int64_t> HnswIndex::labels() const {
   return impl_->labels.labels();
 }
 
+void HnswIndex::reserve(std::int64_t n) {
+  if (n < 0) throw std::invalid_argument("reserve: n must be non-negative");
+  std::unique_lock<detail::RwLock> lock(impl_->rw);
+  impl_->reserve(n);
+}
+
 std::int64_t HnswIndex::size() const {
   std::shared_lock<detail::RwLock> lock(impl_->rw);
   return impl_->count;

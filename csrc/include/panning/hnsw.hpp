@@ -57,6 +57,10 @@ class HnswIndex {
   void add(const MatrixView& x, const std::int64_t* ids, int threads,
            const InterruptCheck& interrupted = {});
 
+  // Room for `n` vectors in total (no effect when there is already), so that adding them in
+  // blocks allocates the node array once instead of growing (and copying) it block by block.
+  void reserve(std::int64_t n);
+
   // k nearest stored vectors of each query row, nearest first (ties: lower insertion order).
   // ef < k is raised to k. `exclude` (sorted or not, unknown labels ignored) never appears.
   void search(const MatrixView& q, std::int64_t k, int ef, const std::int64_t* exclude,

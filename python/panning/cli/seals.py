@@ -51,6 +51,7 @@ def simulate_concept(
     k: int = DEFAULT_K,
     max_k: int | None = DEFAULT_MAX_K,
     min_pool: int = 100,
+    expand_budget: int | None = None,
     expand: str = DEFAULT_EXPAND,
     strategy: Any = "max_entropy",
     candidates: str = "knn",
@@ -94,6 +95,7 @@ def simulate_concept(
         k=k,
         max_k=None if max_k is None else max(k, max_k),
         min_pool=min_pool,
+        expand_budget=expand_budget,
         expand=expand,  # type: ignore[arg-type]
         strategy=strategy,
         model=model,
