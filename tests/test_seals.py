@@ -126,7 +126,7 @@ def test_index_source_matches_graph_source(data):
     x, labels, graph = data
     y = (labels == 3).astype(int)
     a = Seals(x, neighbors=graph, k=10, expand="all", seed=1)
-    b = Seals(x, neighbors=FakeIndex(x), k=10, expand="all", seed=1)
+    b = Seals(x, neighbors=FakeIndex(x), k=10, max_k=a.max_k, expand="all", seed=1)
     assert isinstance(b._source, IndexSource)
     s = seed_ids(y)
     for sess in (a, b):
@@ -144,7 +144,10 @@ def test_pool_matches_recomputation_every_round(data, expand, strategy):
     y = (labels == 2).astype(int)
     exclude = np.arange(0, 600, 10)
     y_seed = seed_ids(np.where(np.isin(np.arange(600), exclude), -1, y))
-    s = Seals(x, neighbors=graph, k=8, expand=expand, strategy=strategy, exclude=exclude, seed=3)
+    s = Seals(
+        x, neighbors=graph, k=8, expand=expand, strategy=strategy, exclude=exclude, seed=3,
+        expand_budget=None,  # the plain k rule (the budget has its own test)
+    )  # fmt: skip
     s.teach(y_seed, y[y_seed])
     seen_queries = []
     for _ in range(6):
@@ -658,3 +661,13 @@ def test_expand_budget_reaches_further_for_few_new_positives(tmp_path, data):
         np.testing.assert_array_equal(back.query(5), q)
     with pytest.raises(ValueError, match="expand_budget"):
         Seals(x, neighbors=graph, expand_budget=0)
+
+
+def test_sessions_written_before_the_budget_replay_without_it():
+    # a stored config without expand_budget predates it: those sessions expanded by k alone
+    from panning.seals import DEFAULT_EXPAND_BUDGET, SealsConfig
+
+    assert SealsConfig.from_stored({"k": 5, "seed": 1}).expand_budget is None
+    assert SealsConfig().expand_budget == DEFAULT_EXPAND_BUDGET
+    stored = SealsConfig(k=7).as_stored()
+    assert SealsConfig.from_stored(stored) == SealsConfig(k=7)

@@ -8,17 +8,20 @@ the data. ``candidates="all"`` runs the same session over every unlabeled item i
 papers' full-scan baseline), through the same code.
 
 Defaults, chosen by measurement (``bench/bench_seals.py``; ``bench/README.md``, section "SEALS"):
-``k = 30`` neighbours, only newly labeled *positives* expand the pool (``expand="positives"``),
-and the pool *widens* (doubling k up to ``max_k = 100``) whenever it runs dry. The papers used
-k = 100 and expanded every labeled item, sized for pools of millions: on the 94k-item wordnet
-pool the neighbours of the 95 random seed negatives alone are ~8% of the data, and the pool
-passes 20% of it by 1,000 labels. Negatives far from the concept bring candidates the model is
-already sure about; positives are where a rare concept's region of the kNN graph continues.
-Over five wordnet concepts (0.07% to 1.7% prevalence, max entropy): a fixed k = 20 lost 30% of
-full-scan recall; a fixed k = 100 matched full scan but scored 9% of the pool by 2,000 labels;
-k = 30 widening to 100 kept 0.98x / 1.00x the full-scan average precision and 0.93x / 0.96x its
-recall at 1,000 / 2,000 labels while scoring 2.7% / 4.3% of the pool (two seeds). Widening is
-what rescues the rarest concepts, whose neighbourhoods are exhausted within a few rounds.
+only newly labeled *positives* expand the pool (``expand="positives"``); the new positives of a
+``teach`` call share a budget of ``expand_budget = 2000`` neighbours, each adding between
+``k = 20`` and ``max_k = 100`` of its nearest (a round with 2 new positives reaches 100 deep,
+one with 50 stays at 40); and the pool *widens* (doubling k up to ``max_k``) whenever it runs
+dry. The papers used k = 100 for every labeled item, sized for pools of millions: on the 94k
+wordnet pool the neighbours of the 95 random seed negatives alone are ~8% of the data.
+Negatives far from the concept bring candidates the model is already sure about; positives are
+where a rare concept's region of the kNN graph continues; rare concepts need deep
+neighbourhoods, common ones do not. Over 12 wordnet concepts (0.07% to 1.7% prevalence) x 3
+seeds, max entropy, against the same strategy over all data: these defaults keep 1.00x / 1.00x
+the full scan's average precision and 1.005x / 0.997x its recall at 1,000 / 2,000 labels,
+scoring 4.9% / 7.8% of the pool; a fixed k = 100 scores 6.8% / 9.7% for the same recall, and the
+previous default (k = 30 widening to 100, no budget) scored 2.6% / 4.1% but lost 9% of the
+recall.
 
 Dataset ids are the row numbers of ``embeddings`` for the life of a session. Labeled items and
 held-out (``exclude``) items never enter the pool; ids returned by :meth:`Seals.query` are
@@ -64,6 +67,7 @@ from .strategies import (
 
 __all__ = [
     "DEFAULT_EXPAND",
+    "DEFAULT_EXPAND_BUDGET",
     "DEFAULT_K",
     "DEFAULT_MAX_K",
     "RoundRecord",
@@ -73,8 +77,9 @@ __all__ = [
     "average_precision",
 ]
 
-DEFAULT_K = 30
+DEFAULT_K = 20
 DEFAULT_MAX_K = 100
+DEFAULT_EXPAND_BUDGET = 2000
 DEFAULT_EXPAND: Literal["positives", "all"] = "positives"
 
 Candidates = Literal["knn", "all"]
@@ -132,7 +137,7 @@ class SealsConfig:
     classes: tuple[int, ...] | None = None
     seed: int = 0
     metric: str = "cosine"
-    expand_budget: int | None = None
+    expand_budget: int | None = DEFAULT_EXPAND_BUDGET
 
     def __post_init__(self) -> None:
         if self.candidates not in ("knn", "all"):
@@ -161,9 +166,10 @@ class SealsConfig:
 
     @classmethod
     def from_stored(cls, cfg: dict[str, Any]) -> SealsConfig:
-        """From a session file's ``config`` (fields it lacks take their defaults)."""
+        """From a session file's ``config`` (fields it lacks take their defaults, except
+        ``expand_budget``: a file without it was written before it existed, so none)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in cfg.items() if k in names})
+        return cls(**{"expand_budget": None, **{k: v for k, v in cfg.items() if k in names}})
 
 
 def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
@@ -293,7 +299,8 @@ class Seals:
         (:func:`panning.neighbors.build_index`) or loaded from ``index_path``. Not needed when
         ``candidates="all"`` (unless the strategy needs the graph).
     k : int
-        Neighbours per expanding labeled item that enter the pool (default ``DEFAULT_K`` = 30).
+        Fewest neighbours per expanding labeled item that enter the pool (default ``DEFAULT_K`` =
+        20; see ``expand_budget``).
     max_k : int, optional
         Widening limit (``<= k``: no widening). Default: ``DEFAULT_MAX_K`` = 100, or the
         width of a given graph if narrower. When the pool holds fewer than ``min_pool``
@@ -301,11 +308,12 @@ class Seals:
         neighbours in use up to ``max_k``; the graph must have ``max_k`` columns.
     min_pool : int
         The pool size under which the pool widens (default 100, one round of the papers).
-    expand_budget : int, optional
-        Neighbours a ``teach`` call's new expanders add together: each adds its first
+    expand_budget : int or None
+        Neighbours a ``teach`` call's new expanders add together (default
+        ``DEFAULT_EXPAND_BUDGET`` = 2000): each adds its first
         ``clamp(ceil(expand_budget / new expanders), k, max_k)`` neighbours, so a round with
-        few new positives (a rare concept) reaches further than one with many. ``None``
-        (default): every expander adds ``k`` (widened) neighbours.
+        few new positives (a rare concept) reaches further than one with many. ``None``: every
+        expander adds ``k`` (widened) neighbours.
     expand : {"positives", "all"}
         Which newly labeled items add their neighbours to the pool (default ``"positives"``;
         multi-class sessions, ``positive_label=None``, need ``"all"``).
@@ -383,7 +391,7 @@ class Seals:
         index_path: str | os.PathLike[str] | None = None,
         metric: str = "cosine",
         progress: bool = False,
-        expand_budget: int | None = None,
+        expand_budget: int | None = DEFAULT_EXPAND_BUDGET,
     ) -> None:
         if path is not None and os.path.exists(path):  # before any costly graph build
             raise FileExistsError(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..neighbors import load_or_build_graph
-from ..seals import DEFAULT_EXPAND, DEFAULT_K, DEFAULT_MAX_K, Seals
+from ..seals import DEFAULT_EXPAND, DEFAULT_EXPAND_BUDGET, DEFAULT_K, DEFAULT_MAX_K, Seals
 from ._common import UsageError, fraction, load_npy, positive_int
 
 __all__ = ["register", "simulate_concept", "split_test", "rare_concepts"]
@@ -51,7 +51,7 @@ def simulate_concept(
     k: int = DEFAULT_K,
     max_k: int | None = DEFAULT_MAX_K,
     min_pool: int = 100,
-    expand_budget: int | None = None,
+    expand_budget: int | None = DEFAULT_EXPAND_BUDGET,
     expand: str = DEFAULT_EXPAND,
     strategy: Any = "max_entropy",
     candidates: str = "knn",
