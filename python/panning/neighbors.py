@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ._arrays import is_cupy, is_torch, on_cuda
+from ._device import framework, is_cupy, is_torch, on_cuda, to_numpy
 
 __all__ = [
     "IndexSource",
@@ -60,7 +60,7 @@ def rows_as_float32(embeddings: Any, ids: npt.ArrayLike) -> np.ndarray:
     [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
     """
     idx = np.asarray(ids, dtype=np.int64)
-    mod = type(embeddings).__module__.split(".")[0]
+    mod = framework(embeddings)
     if mod == "torch":
         import torch
 
@@ -471,9 +471,7 @@ def _build_default_graph(
     # Embeddings on a GPU: the exact graph there (tiled distances + per-row top-k), in place.
     if on_cuda(embeddings) and panning.build_info()["cuda"]:
         ids, _ = panning.knn_graph(embeddings, k, metric=metric)  # type: ignore[arg-type]
-        mod = type(ids).__module__.split(".")[0]
-        host = ids.cpu().numpy() if mod == "torch" else ids.get() if mod == "cupy" else ids
-        return _compact_ids(host, n)
+        return _compact_ids(to_numpy(ids), n)
     index = build_index(embeddings, metric=metric, threads=threads, progress=progress)
     index.threads = None  # searches are independent per query: every thread, same result
     ids, _ = index.knn_graph(k)
