@@ -508,6 +508,7 @@ def _scale_phase(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         out["next_query"] = s.query(100).tolist()
         out["first_query_s"] = time.perf_counter() - t
+        out["rounds"] = [r.as_dict() for r in s.history[1:]]  # as recorded by the session
         s.close()
     elif args.phase == "fullscan":
         s = Seals(x, candidates="all", seed=0)
@@ -539,6 +540,10 @@ def _scale_phase(args: argparse.Namespace) -> None:
             index.add_items(np.asarray(x[s:e], dtype=np.float32), np.arange(s, e))
         out["build_s"] = time.perf_counter() - t
     out["peak_rss_mb"] = _peak_rss_mb()
+    with open(
+        os.path.join(args.dir, f"phase_{args.phase}_{os.path.basename(args.x)}.json"), "w"
+    ) as f:
+        json.dump(out, f)  # kept even when a later phase fails
     print(json.dumps(out), flush=True)
 
 
@@ -581,8 +586,8 @@ def cmd_scale(args: argparse.Namespace) -> None:
             if done.returncode != 0:
                 sys.exit(f"phase {phase} failed:\n{done.stderr[-3000:]}")
             res[phase] = json.loads(done.stdout.strip().splitlines()[-1])
-            print(json.dumps({k: v for k, v in res[phase].items() if k != "next_query"})[:2000],
-                  flush=True)  # fmt: skip
+            brief = {k: v for k, v in res[phase].items() if k not in ("next_query", "rounds")}
+            print(json.dumps(brief), flush=True)
         res["loadavg_end"] = os.getloadavg()[0]
         res["summary"] = _scale_summary(res)
         print(json.dumps(res["summary"]), flush=True)

@@ -399,6 +399,7 @@ class Seals:
             )
         self._session_dir = None if path is None else os.path.dirname(os.path.abspath(path))
         self._index_pending: tuple[str, str] | None = None
+        self._index_verified = False
         try:
             config = SealsConfig(
                 k=k, max_k=max_k, min_pool=min_pool, expand=expand, candidates=candidates,
@@ -436,7 +437,8 @@ class Seals:
 
         if index_file is not None and os.path.exists(index_file) and not rebuild:
             index = HNSWIndex.load(index_file)
-            check_index(index, self.embeddings, self.metric, index_file)
+            if not self._index_verified:  # a resumed session checked the file's checksum
+                check_index(index, self.embeddings, self.metric, index_file)
             saved = index_file
         else:
             index = build_index(self.embeddings, metric=self.metric, progress=self.progress)
@@ -690,8 +692,10 @@ class Seals:
                     f"{stored_index['file']}; resume it without neighbors= (index_path= if the "
                     "file moved) so that its pool is replayed over the same neighbours"
                 )
+            self._index_verified = False
             if stored_index is not None and neighbors is None:
                 _check_stored_index(index_file, stored_index, rebuild_index, os.fspath(path))
+                self._index_verified = not rebuild_index
             if rebuild_index and not store.writable:
                 index_file = None  # read-only: a rebuilt index lives in memory only
             self._index_pending = None
