@@ -33,6 +33,7 @@ def test_seals_command_writes_the_documented_json(tmp_path, files, capsys):
     assert index.exists()
     doc = json.loads(out.read_text())
     assert doc["config"]["k"] == 10
+    assert doc["config"]["expand_budget"] == 2000  # the default
     assert [c["concept"] for c in doc["concepts"]] == [3, 20]
     r = doc["concepts"][0]["rounds"][-1]
     assert set(r) >= {"labels", "positives", "pool_size", "fraction_scored"}
@@ -40,6 +41,8 @@ def test_seals_command_writes_the_documented_json(tmp_path, files, capsys):
     assert r["labels"] == 300
     assert 0 < r["recall"] <= 1
     assert "concept 3" in capsys.readouterr().out
+    assert main([*args, "--no-expand-budget", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"]["expand_budget"] is None
     # a second run loads the cached graph, and full scan runs through the same command
     assert main([*args, "--candidates", "all", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["concepts"][0]["rounds"][-1]["fraction_scored"] > 0.9

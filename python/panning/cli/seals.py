@@ -136,6 +136,19 @@ def register(sub: Any) -> None:
         "--max-k", type=positive_int, default=DEFAULT_MAX_K, help="widening limit (>= k)"
     )
     p.add_argument("--expand", choices=["positives", "all"], default=DEFAULT_EXPAND)
+    p.add_argument(
+        "--expand-budget",
+        type=positive_int,
+        default=DEFAULT_EXPAND_BUDGET,
+        help="neighbours a round's new expanders share (each between --k and --max-k)",
+    )
+    p.add_argument(
+        "--no-expand-budget",
+        dest="expand_budget",
+        action="store_const",
+        const=None,
+        help="every expander adds --k neighbours (widened when the pool runs dry)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--index", help="kNN graph cache (.npz): loaded when present, else built here")
     p.add_argument("--json", help="write the per-round history as JSON here")
@@ -174,6 +187,7 @@ def _run_concepts(
     k: int,
     max_k: int | None,
     expand: str,
+    expand_budget: int | None,
     seed: int,
     index: str | None,
     progress: bool,
@@ -196,6 +210,7 @@ def _run_concepts(
                 k=k,
                 max_k=max_k,
                 expand=expand,
+                expand_budget=expand_budget,
                 strategy=strategy,
                 candidates=candidates,
                 budget=budget,
@@ -206,8 +221,9 @@ def _run_concepts(
         )
     config = {
         "strategy": strategy, "candidates": candidates, "k": k, "max_k": max_k, "expand": expand,
-        "budget": budget, "batch_size": batch_size, "test_split": test_split, "seed": seed,
-        "rows": int(labels.shape[0]), "index_seconds": index_seconds,
+        "expand_budget": expand_budget, "budget": budget, "batch_size": batch_size,
+        "test_split": test_split, "seed": seed, "rows": int(labels.shape[0]),
+        "index_seconds": index_seconds,
     }  # fmt: skip
     return {"config": config, "concepts": results}
 
@@ -233,7 +249,8 @@ def _cmd_seals(args: argparse.Namespace) -> int:
     result = _run_concepts(
         emb, labels, concepts, test_split=args.test_split, budget=args.budget,
         batch_size=args.batch_size, strategy=args.strategy, candidates=args.candidates, k=args.k,
-        max_k=args.max_k, expand=args.expand, seed=args.seed, index=args.index,
+        max_k=args.max_k, expand=args.expand, expand_budget=args.expand_budget, seed=args.seed,
+        index=args.index,
         progress=args.progress,
     )  # fmt: skip
     _print_history(result)
