@@ -68,12 +68,6 @@ SamplesView device_samples(std::uintptr_t data, std::int64_t samples, std::int64
   return v;
 }
 
-#if !PANNING_WITH_CUDA
-[[noreturn]] void no_cuda() {
-  throw std::runtime_error("panning was built without CUDA; rebuild with PANNING_CUDA=ON");
-}
-#endif
-
 }  // namespace
 
 void bind_scoring(py::module_& m) {

@@ -111,7 +111,7 @@ inline void require_2d(const py::array& a, std::int64_t rows, const char* what) 
 }
 
 [[noreturn]] inline void no_cuda() {
-  throw std::runtime_error("panning was built without CUDA");
+  throw std::runtime_error("panning was built without CUDA; rebuild with PANNING_CUDA=ON");
 }
 
 // A device address from the Python layer as a typed pointer.
