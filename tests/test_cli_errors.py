@@ -156,3 +156,29 @@ def test_user_errors_exit_2_with_one_line(name, files, capsys):
     assert arg in err, (name, err)
     for f in ("n1.db", "n2.db", "n3.db", "n4.db", "n5.db"):
         assert not (files / f).exists(), f"{name} left {f} behind"
+
+
+def test_every_jsonl_reader_names_the_line_that_is_not_json(tmp_path):
+    # items (labeling), texts (embed) and label files (session teach) share one JSONL reader
+    from panning.cli._common import UsageError
+    from panning.cli.session import read_label_file
+    from panning.embed import read_texts
+    from panning.labeling import _read_items
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "id": 1, "label": 1}\n\n{oops\n')
+    want = f"{bad} line 3 is not JSON"
+    with pytest.raises(ValueError, match="line 3 is not JSON") as e1:
+        _read_items(str(bad), 2)
+    with pytest.raises(ValueError, match="line 3 is not JSON") as e2:
+        read_texts(str(bad))
+    with pytest.raises(UsageError, match="line 3 is not JSON") as e3:
+        read_label_file(str(bad))
+    assert all(str(e.value).count(want) == 1 for e in (e1, e2, e3))
+    bad.write_text('{"text": "a", "id": 1, "label": 1}\n[1]\n')
+    with pytest.raises(ValueError, match="line 2: expected a JSON object, got list"):
+        _read_items(str(bad), 2)
+    with pytest.raises(ValueError, match='line 2: expected an object with a "text" string'):
+        read_texts(str(bad))
+    with pytest.raises(UsageError, match="line 2: expected"):
+        read_label_file(str(bad))

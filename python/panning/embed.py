@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ._jsonl import jsonl_values
+
 __all__ = ["load_model", "read_texts", "embed_texts", "embed_file", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -50,13 +52,7 @@ def read_texts(path: str) -> list[str]:
     """The ``text`` of each JSON object of a JSONL file (one per non-empty line)."""
     texts: list[str] = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} line {n} is not JSON ({exc.msg})") from None
+        for n, obj in jsonl_values(f, path):
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                 raise ValueError(f'{path} line {n}: expected an object with a "text" string')
             texts.append(obj["text"])

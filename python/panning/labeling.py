@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from ._jsonl import jsonl_values
 from .seals import DEFAULT_K, Seals, SessionInUseError
 
 __all__ = [
@@ -92,13 +93,7 @@ SessionLocked = SessionInUseError
 def _read_items(path: str, rows: int) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path} line {n} is not JSON ({exc.msg})") from None
+        for n, obj in jsonl_values(f, path):
             if not isinstance(obj, dict):
                 raise ValueError(
                     f"{path} line {n}: expected a JSON object, got {type(obj).__name__}"

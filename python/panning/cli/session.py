@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Any
 
+from .._jsonl import jsonl_values
 from ..labeling import (
     BUILTIN_CLINC150,
     DEFAULT_MODEL,
@@ -196,16 +197,13 @@ def read_label_file(path: str) -> list[tuple[Any, Any]]:
                     raise UsageError("labels", f"{path} line {n}: missing id or label")
                 pairs.append((row["id"].strip(), row["label"].strip()))
         else:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise UsageError("labels", f"{path} line {n} is not JSON ({exc.msg})") from None
-                if not isinstance(obj, dict) or "id" not in obj or "label" not in obj:
-                    raise UsageError("labels", f"{path} line {n}: expected {{'id', 'label'}}")
-                pairs.append((obj["id"], obj["label"]))
+            try:
+                for n, obj in jsonl_values(f, path):
+                    if not isinstance(obj, dict) or "id" not in obj or "label" not in obj:
+                        raise UsageError("labels", f"{path} line {n}: expected {{'id', 'label'}}")
+                    pairs.append((obj["id"], obj["label"]))
+            except ValueError as exc:  # a line that is not JSON
+                raise UsageError("labels", str(exc)) from None
     return pairs
 
 
