@@ -671,3 +671,18 @@ def test_sessions_written_before_the_budget_replay_without_it():
     assert SealsConfig().expand_budget == DEFAULT_EXPAND_BUDGET
     stored = SealsConfig(k=7).as_stored()
     assert SealsConfig.from_stored(stored) == SealsConfig(k=7)
+
+
+def test_full_scan_reads_torch_bfloat16_rows(data):
+    # the in-place full-scan path reads contiguous rows through neighbors.row_block, which
+    # converts what numpy cannot view (bfloat16) like the gathered path does
+    torch = pytest.importorskip("torch")
+    x, labels, _ = data
+    y = (labels == 3).astype(int)
+    s = Seals(torch.from_numpy(x).to(torch.bfloat16), candidates="all", seed=0)
+    ids0 = seed_ids(y)
+    s.teach(ids0, y[ids0])
+    s._fit()
+    cands = s._candidate_ids()
+    np.testing.assert_array_equal(s._proba(cands), s.model.predict_proba(s._rows(cands)))
+    assert s.query(5).shape == (5,)

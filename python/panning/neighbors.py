@@ -231,8 +231,12 @@ class IndexSource:
         return rows[:, : self._k].astype(self._dtype)
 
 
-def _host_block(embeddings: Any, start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop`` as a CPU numpy array, float16 kept, anything else as float32."""
+def row_block(embeddings: Any, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` as a CPU numpy array, float16 kept, anything else as float32.
+
+    A slice, not a gather: a numpy array or memmap is read in place when it is already float16
+    or float32; torch (any dtype, bfloat16 included) and cupy rows are copied to the host.
+    """
     if is_torch(embeddings):
         t = embeddings[start:stop].detach()
         t = t if str(t.dtype) == "torch.float16" else t.float()
@@ -292,7 +296,7 @@ def build_index(
     )
     index.reserve(n)  # one allocation, not one growth (and copy) per block
     for s in _progress(range(0, n, int(block)), progress, "HNSW index"):
-        index.add(_host_block(embeddings, s, min(n, s + int(block))))
+        index.add(row_block(embeddings, s, min(n, s + int(block))))
     return index
 
 

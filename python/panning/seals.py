@@ -55,6 +55,7 @@ from .neighbors import (
     index_checksum,
     legacy_session_graph,
     load_or_build_graph,
+    row_block,
     rows_as_float32,
 )
 from .strategies import (
@@ -806,10 +807,7 @@ class Seals:
                 chunk.shape[0] < 2 or bool(np.all(chunk[1:] > chunk[:-1]))
             )
             if dense and not on_cuda(self.embeddings):
-                block = np.asarray(self.embeddings[lo:hi])
-                if block.dtype not in (np.float16, np.float32):
-                    block = block.astype(np.float32)
-                p = np.asarray(self.model.predict_proba(block))
+                p = np.asarray(self.model.predict_proba(row_block(self.embeddings, lo, hi)))
                 p = p if hi - lo == chunk.shape[0] else p[chunk - lo]
             else:
                 p = np.asarray(self.model.predict_proba(self._rows(chunk)))
