@@ -39,16 +39,8 @@ void bind_hnsw(py::module_& m) {
            }),
            py::arg("dim"), py::arg("metric"), py::arg("storage"), py::arg("M"),
            py::arg("ef_construction"), py::arg("seed"))
-      .def(
-          "add",
-          [](cpu::HnswIndex& self, const py::array& x, int dtype, std::optional<Ids> ids,
-             std::int64_t threads) {
-            const MatrixView v = host_matrix(x, dtype_from_code(dtype));
-            const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
-            const int n_threads = threads_arg(threads);
-            without_gil([&] { self.add(v, id, n_threads, python_interrupt_check()); });
-          },
-          py::arg("x"), py::arg("dtype"), py::arg("ids").noconvert(), py::arg("threads"))
+      .def("add", &add_rows<cpu::HnswIndex>, py::arg("x"), py::arg("dtype"),
+           py::arg("ids").noconvert(), py::arg("threads"))
       .def(
           "search",
           [](const cpu::HnswIndex& self, const py::array& q, int dtype, std::int64_t k,

@@ -132,6 +132,16 @@ inline const std::int64_t* ids_pointer(const std::optional<Ids>& ids, std::int64
   return ids->data();
 }
 
+// `add` of the index classes (HnswIndex, FlatIndex): rows of x under `ids` (or consecutive).
+template <class Index>
+void add_rows(Index& self, const py::array& x, int dtype, std::optional<Ids> ids,
+              std::int64_t threads) {
+  const MatrixView v = host_matrix(x, dtype_from_code(dtype));
+  const std::int64_t* id = ids_pointer(ids, v.rows, "ids");
+  const int n_threads = threads_arg(threads);
+  without_gil([&] { self.add(v, id, n_threads, python_interrupt_check()); });
+}
+
 // The [rows, k] outputs of a search; the size is overflow-checked before numpy allocates it.
 inline std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
   const std::uint64_t n = checked_mul(rows, k, "the search results");
