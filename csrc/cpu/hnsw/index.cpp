@@ -19,8 +19,10 @@
 
 #if defined(__GNUC__)
 #define PANNING_PREFETCH(p) __builtin_prefetch(p)
+#define PANNING_PREFETCH_LOCALITY(p, locality) __builtin_prefetch(p, 0, locality)
 #else
 #define PANNING_PREFETCH(p) ((void)(p))
+#define PANNING_PREFETCH_LOCALITY(p, locality) ((void)(p))
 #endif
 
 namespace panning {
@@ -161,9 +163,15 @@ class Graph {
       return s_.links(id, level) + 1;
   }
 
+  // Starts fetching all cache lines of a stored vector: into L1 (kLocality 3, for the next
+  // distance) or only into L2 (kLocality 2, for a whole neighbour list at once: L2 tracks far more
+  // outstanding misses than L1, so the list's vectors arrive in parallel instead of one after
+  // another; issue #17 measured 1.7x more queries/s on float32 from this alone).
+  template <int kLocality>
   void prefetch_vector(std::uint32_t id) const {
     const char* v = static_cast<const char*>(s_.vec(id));
-    for (std::size_t off = 0; off < s_.vector_bytes; off += 64) PANNING_PREFETCH(v + off);
+    for (std::size_t off = 0; off < s_.vector_bytes; off += 64)
+      PANNING_PREFETCH_LOCALITY(v + off, kLocality);
   }
 
   // Greedy walk on one upper level: moves to the closest neighbour until none is closer.
@@ -174,6 +182,7 @@ class Graph {
       changed = false;
       const std::uint32_t n = read_links<kLocked>(cur, level, ws);
       const std::uint32_t* l = list_ptr<kLocked>(cur, level, ws);
+      for (std::uint32_t i = 0; i < n; ++i) prefetch_vector<2>(l[i]);
       for (std::uint32_t i = 0; i < n; ++i) {
         const float d = dist_(q, s_.vec(l[i]));
         if (d < cur_dist) {
@@ -209,20 +218,20 @@ class Graph {
       candidates.pop();
       const std::uint32_t n = read_links<kLocked>(c.second, level, ws);
       const std::uint32_t* l = list_ptr<kLocked>(c.second, level, ws);
-      // Two passes: first keep the unvisited neighbours and start fetching their vectors, so
-      // that the memory latencies overlap; then compute distances, fetching the whole next
-      // vector while the current one is being read.
+      // Two passes: first keep the unvisited neighbours and start fetching all of their
+      // vectors into L2, so that the memory latencies overlap; then compute distances, pulling
+      // the next vector into L1 while the current one is being read.
       std::uint32_t* todo = ws.todo.data();
       std::uint32_t pending = 0;
       for (std::uint32_t i = 0; i < n; ++i) {
         if (i + 1 < n) PANNING_PREFETCH(&vis.tags[l[i + 1]]);
         if (vis.test_and_set(l[i])) continue;
         todo[pending++] = l[i];
-        PANNING_PREFETCH(s_.vec(l[i]));
+        prefetch_vector<2>(l[i]);
       }
       for (std::uint32_t j = 0; j < pending; ++j) {
         const std::uint32_t id = todo[j];
-        if (j + 1 < pending) prefetch_vector(todo[j + 1]);
+        if (j + 1 < pending) prefetch_vector<3>(todo[j + 1]);
         const float d = dist_(q, s_.vec(id));
         if (static_cast<std::int64_t>(top.size()) < ef || d < bound) {
           candidates.emplace(d, id);
@@ -426,8 +435,7 @@ void HnswIndex::Impl::reserve(std::int64_t n) {
   const std::int64_t grown = std::max(n, capacity + capacity / 2);
   const std::uint64_t bytes =
       checked_mul(grown, static_cast<std::int64_t>(node_bytes), "the index's nodes");
-  char* fresh = static_cast<char*>(
-      std::aligned_alloc(node_align, (bytes + node_align - 1) / node_align * node_align));
+  char* fresh = static_cast<char*>(detail::alloc_large(bytes, node_align));
   if (!fresh) throw OutOfMemory(bytes, "the index's nodes");
   std::unique_ptr<char, AlignedFree> owner(fresh);
   if (count > 0) std::memcpy(fresh, nodes.get(), static_cast<std::size_t>(count) * node_bytes);
