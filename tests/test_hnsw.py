@@ -256,7 +256,7 @@ def _saved(tmp_path) -> bytes:
         (lambda b: b + b"\0", "trailing"),
         (lambda b: b"NOTANIDX" + b[8:], "not a panning"),
         (lambda b: b"\x89PNG\r\n\x1a\n" + bytes(200), "not a panning"),
-        (lambda b: b[:8] + (2).to_bytes(4, "little") + b[12:], "newer panning"),
+        (lambda b: b[:8] + (3).to_bytes(4, "little") + b[12:], "newer panning"),
         (lambda b: b[:8] + (999).to_bytes(4, "little") + b[12:], "newer panning"),
         (lambda b: b[:48] + (2**40).to_bytes(8, "little") + b[56:], "implausible"),
     ],

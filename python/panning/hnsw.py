@@ -392,7 +392,7 @@ class HNSWIndex(NativeIndex):
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index to ``path`` atomically.
 
-        The file (format version 1: header, data, links, checksum) is written to a temporary
+        The file (format version 2: header, data, links, checksum) is written to a temporary
         file in the same directory, flushed to disk and renamed over ``path``, so readers see
         the old file or the new one, never a partial one.
         """

@@ -79,19 +79,51 @@ def session_data() -> np.ndarray:
 
 
 # ---- index files -------------------------------------------------------------------------------
-HEADER = struct.Struct("<8sIIIIqIIQqqiI8s")  # format version 1, 80 bytes
+HEADER = struct.Struct("<8sIIIIqIIQqqiI8s")  # format versions 1 and 2, 80 bytes
+_M64 = 0xFFFFFFFFFFFFFFFF
 
 
 def fnv1a(data: bytes) -> int:
+    """Format version 1's checksum."""
     h = 0xCBF29CE484222325
     for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+        h = ((h ^ b) * 0x100000001B3) & _M64
     return h
+
+
+def word_sum(data: bytes) -> int:
+    """Format version 2's checksum (csrc/cpu/hnsw/serialize.cpp, WordSum): the reference twin."""
+    p1, p2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9
+
+    def rotl(x: int, r: int) -> int:
+        return ((x << r) | (x >> (64 - r))) & _M64
+
+    lanes = [p1, p2, ~p1 & _M64, ~p2 & _M64]
+    blocks = len(data) // 32
+    words = struct.unpack_from(f"<{4 * blocks}Q", data)
+    for i in range(0, 4 * blocks, 4):
+        for k in range(4):
+            lanes[k] = rotl((lanes[k] + words[i + k] * p2) & _M64, 31) * p1 & _M64
+    h = rotl(lanes[0], 1) + rotl(lanes[1], 7) + rotl(lanes[2], 12) + rotl(lanes[3], 18)
+    h = (h + len(data) * p1) & _M64
+    for b in data[32 * blocks :]:
+        h = rotl(h ^ (b * p2 & _M64), 11) * p1 & _M64
+    h ^= h >> 31
+    h = h * p2 & _M64
+    h ^= h >> 29
+    h = h * p1 & _M64
+    return h ^ (h >> 32)
+
+
+def checksum(body: bytes) -> int:
+    """The checksum an index file with this body (header first) must end with."""
+    version = struct.unpack_from("<I", body, 8)[0]
+    return fnv1a(body) if version == 1 else word_sum(body)
 
 
 @dataclass
 class IndexFile:
-    """A parsed format-1 index file, editable and re-serialisable with a fresh checksum."""
+    """A parsed index file (format 1 or 2), editable and re-serialisable with a fresh checksum."""
 
     header: list[object]
     labels: np.ndarray
@@ -137,7 +169,7 @@ class IndexFile:
     def serialize(self) -> bytes:
         body = HEADER.pack(*self.header) + self.labels.tobytes() + self.levels.tobytes()
         body += self.nodes.tobytes() + b"".join(u.tobytes() for u in self.upper)
-        return body + struct.pack("<Q", fnv1a(body))
+        return body + struct.pack("<Q", checksum(body))
 
 
 def _index_bytes(storage: str = "float32") -> bytes:

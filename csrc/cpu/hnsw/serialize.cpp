@@ -1,6 +1,6 @@
 // HNSW index files.
 //
-// Format version 1, little-endian, in this order:
+// Format version 2, little-endian, in this order:
 //   header (80 bytes): magic "PANNHNSW", u32 version, u32 header bytes, u32 metric, u32 storage,
 //     i64 dim, u32 M, u32 ef_construction, u64 seed, i64 count, i64 entry, i32 max_level,
 //     u32 node bytes, zero padding
@@ -8,10 +8,14 @@
 //   levels      count x i32
 //   level 0     count x node bytes (vector, link count, links; see graph.hpp)
 //   upper links for each node with level L > 0: L x (M + 1) x u32
-//   checksum    u64 FNV-1a over every byte above
-// The reader checks sizes against the file before allocating, the checksum before trusting any
-// content, and then every link, level and label, so a damaged file raises instead of crashing.
+//   checksum    u64 over every byte above (WordSum below)
+// Version 1 is the same layout with a byte-wise FNV-1a checksum, which costs ~4 cycles per byte
+// (one dependent multiply per byte: ~1.4 s to load a 1M-vector float16 index, ~7 s at 5M);
+// version 2's checksum reads 32 bytes per step in four independent lanes. Version 1 files still
+// load. The reader checks sizes against the file before allocating, the checksum before trusting
+// any content, and then every link, level and label, so a damaged file raises instead of crashing.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -31,7 +35,7 @@ namespace panning::cpu {
 namespace {
 
 constexpr char kMagic[8] = {'P', 'A', 'N', 'N', 'H', 'N', 'S', 'W'};
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 constexpr std::uint32_t kHeaderBytes = 80;
 
 #pragma pack(push, 1)
@@ -54,12 +58,101 @@ struct Header {
 #pragma pack(pop)
 static_assert(sizeof(Header) == kHeaderBytes, "header layout");
 
+// Version 1's checksum.
 struct Fnv1a {
   std::uint64_t h = 0xcbf29ce484222325ull;
+  void update(const unsigned char* b, std::size_t n) {
+    std::uint64_t x = h;  // a local: stores to a member could alias the bytes read
+    for (std::size_t i = 0; i < n; ++i) x = (x ^ b[i]) * 0x100000001b3ull;
+    h = x;
+  }
+  std::uint64_t digest() const { return h; }
+};
+
+// Version 2's checksum: the stream is cut into 32-byte blocks, each lane k takes the k-th
+// 64-bit word of every block (multiply, rotate, multiply: every input bit reaches the high
+// bits), and the lanes, the trailing bytes and the length are folded with a final avalanche.
+// Four independent multiply chains instead of one per byte. Not cryptographic: it catches
+// accidents (truncation, bit flips, torn writes); load() proves the structure separately.
+class WordSum {
+ public:
+  void update(const unsigned char* b, std::size_t n) {
+    total_ += n;
+    if (pending_ > 0) {
+      const std::size_t take = std::min(n, kBlock - pending_);
+      std::memcpy(buf_ + pending_, b, take);
+      pending_ += take;
+      b += take;
+      n -= take;
+      if (pending_ < kBlock) return;
+      block(buf_);
+      pending_ = 0;
+    }
+    // Lanes in locals: stores to members could alias the bytes read.
+    std::uint64_t l0 = lane_[0], l1 = lane_[1], l2 = lane_[2], l3 = lane_[3];
+    for (; n >= kBlock; b += kBlock, n -= kBlock) {
+      l0 = round(l0, word(b));
+      l1 = round(l1, word(b + 8));
+      l2 = round(l2, word(b + 16));
+      l3 = round(l3, word(b + 24));
+    }
+    lane_[0] = l0;
+    lane_[1] = l1;
+    lane_[2] = l2;
+    lane_[3] = l3;
+    std::memcpy(buf_, b, n);
+    pending_ = n;
+  }
+  std::uint64_t digest() const {
+    std::uint64_t h = rotl(lane_[0], 1) + rotl(lane_[1], 7) + rotl(lane_[2], 12) +
+                      rotl(lane_[3], 18) + total_ * kP1;
+    for (std::size_t i = 0; i < pending_; ++i) h = rotl(h ^ (buf_[i] * kP2), 11) * kP1;
+    h ^= h >> 31;
+    h *= kP2;
+    h ^= h >> 29;
+    h *= kP1;
+    return h ^ (h >> 32);
+  }
+
+ private:
+  static constexpr std::size_t kBlock = 32;
+  static constexpr std::uint64_t kP1 = 0x9e3779b97f4a7c15ull;
+  static constexpr std::uint64_t kP2 = 0xbf58476d1ce4e5b9ull;
+  static std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+  static std::uint64_t word(const unsigned char* b) {
+    std::uint64_t w;
+    std::memcpy(&w, b, 8);
+    return w;
+  }
+  static std::uint64_t round(std::uint64_t lane, std::uint64_t w) {
+    return rotl(lane + w * kP2, 31) * kP1;
+  }
+  void block(const unsigned char* b) {
+    for (int k = 0; k < 4; ++k) lane_[k] = round(lane_[k], word(b + 8 * k));
+  }
+  std::uint64_t lane_[4] = {kP1, kP2, ~kP1, ~kP2};
+  unsigned char buf_[kBlock] = {};
+  std::size_t pending_ = 0;
+  std::uint64_t total_ = 0;
+};
+
+// The checksum of a file of the given format version.
+class Checksum {
+ public:
+  explicit Checksum(std::uint32_t version) : v1_(version == 1) {}
   void update(const void* p, std::size_t n) {
     const auto* b = static_cast<const unsigned char*>(p);
-    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+    if (v1_)
+      fnv_.update(b, n);
+    else
+      words_.update(b, n);
   }
+  std::uint64_t digest() const { return v1_ ? fnv_.digest() : words_.digest(); }
+
+ private:
+  bool v1_;
+  Fnv1a fnv_;
+  WordSum words_;
 };
 
 struct File {
@@ -75,33 +168,42 @@ struct File {
 
 class Writer {
  public:
-  Writer(std::FILE* f, const std::string& path) : f_(f), path_(path) {}
+  Writer(std::FILE* f, const std::string& path) : f_(f), path_(path), sum_(kVersion) {}
   void write(const void* p, std::size_t n) {
     sum_.update(p, n);
     if (n && std::fwrite(p, 1, n, f_) != n)
       throw std::runtime_error("cannot write '" + path_ + "' (disk full?)");
   }
-  std::uint64_t checksum() const { return sum_.h; }
+  std::uint64_t checksum() const { return sum_.digest(); }
 
  private:
   std::FILE* f_;
   std::string path_;
-  Fnv1a sum_;
+  Checksum sum_;
 };
 
+// Reads the file, checksumming everything read; the header's first 12 bytes (magic and version)
+// are read before the checksum's version is known and fed to it by start().
 class Reader {
  public:
   Reader(std::FILE* f, const std::string& path) : f_(f), path_(path) {}
-  void read(void* p, std::size_t n) {
+  void read_raw(void* p, std::size_t n) {
     if (n && std::fread(p, 1, n, f_) != n) bad_file(path_, "the file is truncated");
+  }
+  void start(std::uint32_t version, const void* head, std::size_t n) {
+    sum_ = Checksum(version);
+    sum_.update(head, n);
+  }
+  void read(void* p, std::size_t n) {
+    read_raw(p, n);
     sum_.update(p, n);
   }
-  std::uint64_t checksum() const { return sum_.h; }
+  std::uint64_t checksum() const { return sum_.digest(); }
 
  private:
   std::FILE* f_;
   std::string path_;
-  Fnv1a sum_;
+  Checksum sum_{kVersion};
 };
 
 }  // namespace
@@ -164,12 +266,14 @@ std::unique_ptr<HnswIndex> HnswIndex::load(const std::string& path) {
   Header h{};
   {
     char magic[8];
-    r.read(magic, 8);
+    r.read_raw(magic, 8);
     if (std::memcmp(magic, kMagic, 8) != 0)
       bad_file(path, "not a panning HNSW index file (bad magic bytes)");
     if (file_size < kHeaderBytes) bad_file(path, "the file is truncated (short header)");
     std::memcpy(h.magic, magic, 8);
-    r.read(reinterpret_cast<char*>(&h) + 8, sizeof h - 8);
+    r.read_raw(&h.version, sizeof h.version);
+    r.start(h.version, &h, 12);
+    r.read(reinterpret_cast<char*>(&h) + 12, sizeof h - 12);
   }
   if (h.version > kVersion)
     bad_file(path, "format version " + std::to_string(h.version) +
