@@ -77,6 +77,7 @@ struct Fnv1a {
 class WordSum {
  public:
   void update(const unsigned char* b, std::size_t n) {
+    if (n == 0) return;  // b may be null (an empty index's labels): memcpy must not see it
     total_ += n;
     if (pending_ > 0) {
       const std::size_t take = std::min(n, kBlock - pending_);
