@@ -497,6 +497,40 @@ def test_bad_hnsw_parameters():
     assert index.ef == 12
 
 
+@pytest.mark.parametrize("kind", ["hnsw", "flat"])
+def test_ids_stay_unique_across_default_and_custom_ids(kind):
+    # Default ids (0, 1, ...) keep no id -> row map (LabelTable's identity mode); the first other
+    # id switches the map on. Lookups (exclude), duplicate checks and results are the same in
+    # both modes.
+    x = clustered(160, 6, seed=3)
+    if kind == "hnsw":
+        index = panning.HNSWIndex(6, metric="l2", M=8, ef_construction=64, threads=1)
+    else:
+        index = panning.FlatIndex(6, metric="l2")
+    index.add(x[:100])  # ids 0..99
+    index.add(x[100:120], ids=np.arange(100, 120))  # continues 0, 1, ...
+    with pytest.raises(ValueError, match="id 7 is already"):
+        index.add(x[120:122], ids=[120, 7])
+    with pytest.raises(ValueError, match="id 119 is already"):
+        index.add(x[120:122], ids=[119, 120])
+    assert len(index) == 120
+    index.add(x[120:130], ids=np.arange(1000, 1010))  # leaves identity mode
+    with pytest.raises(ValueError, match="id 5 is already"):
+        index.add(x[130:131], ids=[5])
+    with pytest.raises(ValueError, match="id 1003 is already"):
+        index.add(x[130:131], ids=[1003])
+    index.add(x[130:160], ids=np.arange(130, 160))
+    ids = np.concatenate([np.arange(120), np.arange(1000, 1010), np.arange(130, 160)])
+    np.testing.assert_array_equal(index.ids, ids)
+    kw = {"ef": 400} if kind == "hnsw" else {}
+    got, _ = index.search(x, 3, exclude=[0, 1004, 150], **kw)
+    assert not np.isin(got, [0, 1004, 150]).any()
+    ref, _ = reference.knn_search(x, x, 6, "l2")
+    for row, r in zip(got, ref):
+        expected = [i for i in ids[r] if i not in (0, 1004, 150)][:3]
+        assert row.tolist() == expected
+
+
 def test_strided_and_torch_inputs():
     x = clustered(500, 16, seed=30)
     index = panning.FlatIndex(16)

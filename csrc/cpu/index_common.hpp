@@ -179,6 +179,11 @@ inline std::int64_t first_non_finite_row(const MatrixView& x, int threads,
 }
 
 // Labels -> internal ids (insertion order) and back.
+// The user's ids ("labels") of the stored vectors, in insertion order, and the way back. While
+// every label equals its insertion number (the default ids, and what Seals and most users
+// pass), the reverse map is the identity and is not stored: ~40 bytes per vector saved, and
+// adding n default ids costs O(n) instead of 2n hash-map insertions. The first other id turns
+// the map on.
 class LabelTable {
  public:
   std::int64_t size() const { return static_cast<std::int64_t>(labels_.size()); }
@@ -188,32 +193,41 @@ class LabelTable {
   // Throws std::invalid_argument naming the first label of `ids` that is already present or
   // repeated within `ids`. Changes nothing.
   void check_new(const std::int64_t* ids, std::int64_t n) const {
+    if (continues_identity(ids, n)) return;  // size(), size() + 1, ...: new and distinct
     std::unordered_map<std::int64_t, std::int64_t> seen;
     seen.reserve(static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
       if (ids[i] < 0)
         throw std::invalid_argument("id " + std::to_string(ids[i]) +
                                     " is negative; ids must be >= 0 (-1 marks missing results)");
-      if (to_internal_.count(ids[i]))
+      if (find(ids[i]) >= 0)
         throw std::invalid_argument("id " + std::to_string(ids[i]) + " is already in the index");
       if (!seen.emplace(ids[i], i).second)
         throw std::invalid_argument("id " + std::to_string(ids[i]) + " appears twice in ids");
     }
   }
   void append(const std::int64_t* ids, std::int64_t n) {
+    if (identity_ && !continues_identity(ids, n)) {
+      identity_ = false;  // materialise the map for the labels so far
+      to_internal_.reserve(labels_.size() + static_cast<std::size_t>(n));
+      for (std::size_t i = 0; i < labels_.size(); ++i)
+        to_internal_.emplace(labels_[i], static_cast<std::int64_t>(i));
+    }
     labels_.reserve(labels_.size() + static_cast<std::size_t>(n));
-    to_internal_.reserve(labels_.size() + static_cast<std::size_t>(n));
+    if (!identity_) to_internal_.reserve(labels_.size() + static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
-      to_internal_.emplace(ids[i], static_cast<std::int64_t>(labels_.size()));
+      if (!identity_) to_internal_.emplace(ids[i], static_cast<std::int64_t>(labels_.size()));
       labels_.push_back(ids[i]);
     }
   }
   // Forgets the labels from `count` on (an interrupted add keeps only what it inserted).
   void truncate(std::int64_t count) {
-    for (std::int64_t i = count; i < size(); ++i) to_internal_.erase(labels_[i]);
+    if (!identity_)
+      for (std::int64_t i = count; i < size(); ++i) to_internal_.erase(labels_[i]);
     labels_.resize(static_cast<std::size_t>(count));
   }
   std::int64_t find(std::int64_t label) const {
+    if (identity_) return label >= 0 && label < size() ? label : -1;
     auto it = to_internal_.find(label);
     return it == to_internal_.end() ? -1 : it->second;
   }
@@ -225,7 +239,15 @@ class LabelTable {
   }
 
  private:
+  bool continues_identity(const std::int64_t* ids, std::int64_t n) const {
+    if (!identity_) return false;
+    for (std::int64_t i = 0; i < n; ++i)
+      if (ids[i] != size() + i) return false;
+    return true;
+  }
+
   std::vector<std::int64_t> labels_;
+  bool identity_ = true;  // labels_[i] == i for all i; to_internal_ unused
   std::unordered_map<std::int64_t, std::int64_t> to_internal_;
 };
 
