@@ -394,6 +394,31 @@ def run_set(
                         "recall": recall_at(found[lib.name], truth),
                     }
                 )
+    # Small batches (how Seals and interactive callers search): q/s over the first 400 queries
+    # sent `batch` at a time, at ef=64 on the full thread count.
+    for batch in (1, 4, 16):
+        small: dict[str, list[float]] = {lib.name: [] for lib in libs}
+        for _ in range(repeats):
+            for lib in libs:
+                t0 = time.perf_counter()
+                for b in range(0, 400, batch):
+                    lib.search(q[b : b + batch], 64, args.threads)
+                small[lib.name].append(400 / (time.perf_counter() - t0))
+        for lib in libs:
+            v = small[lib.name]
+            emit(
+                {
+                    **key,
+                    "lib": lib.name,
+                    "kind": "small_batches",
+                    "batch": batch,
+                    "ef": 64,
+                    "threads": args.threads,
+                    "qps": float(np.median(v)),
+                    "qps_min": min(v),
+                    "qps_max": max(v),
+                }
+            )
     for lib in libs:
         del lib
     gc.collect()
@@ -431,6 +456,17 @@ def summarize(rows: list[dict[str, Any]], thread_counts: list[int]) -> str:
                     spread = f"[{s['qps_min']:,.0f}-{s['qps_max']:,.0f}]"
                     cells.append(f"{s['recall']:.3f} / {s['qps']:,.0f} {spread}")
             lines.append("| " + " | ".join(cells) + " |")
+        small = [r for r in rs if r["kind"] == "small_batches"]
+        if small:
+            by = {(r["lib"], r["batch"]): r for r in small}
+            cells = []
+            for lib in builds:
+                per = [f"{by[(lib, b)]['qps']:,.0f}" for b in (1, 4, 16) if (lib, b) in by]
+                cells.append(f"{lib} " + " / ".join(per))
+            lines.append(
+                f"\nq/s with batches of 1 / 4 / 16 queries (ef=64, {thread_counts[0]}T): "
+                + "; ".join(cells)
+            )
         if "hnswlib" not in builds:
             continue
         lines.append("")

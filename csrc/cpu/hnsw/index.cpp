@@ -385,6 +385,10 @@ void parallel_chunks(std::int64_t n, std::int64_t chunk, int threads, std::int64
     after_chunk(1);
     return;
   }
+  // Items per dynamic grab: 8 for big batches (less scheduling traffic), fewer for small ones,
+  // so that a batch of a few queries still spreads over the threads.
+  const std::int64_t grab =
+      std::clamp<std::int64_t>(n / (8 * std::max(threads, 1)), std::int64_t{1}, std::int64_t{8});
   for (std::int64_t c0 = 0; c0 < n; c0 += chunk) {
     const std::int64_t c1 = std::min(n, c0 + chunk);
     ExceptionCollector errors;
@@ -392,7 +396,7 @@ void parallel_chunks(std::int64_t n, std::int64_t chunk, int threads, std::int64
     {
       Workspace ws(dim, max_links0);
       ws.visited = pool.acquire();
-#pragma omp for schedule(dynamic, 8)
+#pragma omp for schedule(dynamic, grab)
       for (std::int64_t i = c0; i < c1; ++i) errors.run([&] { body(i, ws); });
       pool.release(std::move(ws.visited));
     }
