@@ -320,7 +320,10 @@ def test_torch_bad_dtype() -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("n,c", [(0, 3), (1, 1), (7, 2), (1000, 17), (500, 100), (20, 5000)])
+@pytest.mark.parametrize(
+    "n,c",
+    [(0, 3), (1, 1), (7, 2), (130, 3), (130, 4), (1000, 10), (1000, 17), (500, 100), (20, 5000)],
+)
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("layout", ["contiguous", "column_major", "every_other_column"])
 def test_float64_matches_reference(
@@ -359,7 +362,7 @@ def test_float64_extreme_and_invalid_values(simd_level: str, method: str) -> Non
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("c", [1, 2, 8, 10, 31, 32, 33])
+@pytest.mark.parametrize("c", [1, 2, 3, 4, 8, 10, 31, 32, 33])
 @pytest.mark.parametrize("layout", ["contiguous", "padded_rows"])
 def test_float64_short_rows_by_block(simd_level: str, method: str, c: int, layout: str) -> None:
     # rows of <= 32 float64 probabilities are scored 64 rows at a time, laid end to end (or
