@@ -120,6 +120,11 @@ def timed(f: Callable[[], Any]) -> tuple[float, float, Any]:
     return time.perf_counter() - t, cpu_seconds() - c, out
 
 
+def qps_stats(v: list[float]) -> dict[str, float]:
+    """Median and spread of repeated q/s measurements."""
+    return {"qps": float(np.median(v)), "qps_min": min(v), "qps_max": max(v)}
+
+
 def qps_at_recall(curve: list[tuple[float, float]], target: float) -> float | None:
     """q/s at recall `target` on a (recall, q/s) curve over ef, interpolating log q/s linearly
     between the two points around it; None when the curve never reaches the target."""
@@ -386,9 +391,7 @@ def run_set(
                         "kind": "search",
                         "ef": ef,
                         "threads": threads,
-                        "qps": float(np.median(v)),
-                        "qps_min": min(v),
-                        "qps_max": max(v),
+                        **qps_stats(v),
                         "qps_all": [round(x, 1) for x in v],
                         "queries_per_cpu_second": float(np.median(cpu_qps[lib.name])),
                         "recall": recall_at(found[lib.name], truth),
@@ -414,9 +417,7 @@ def run_set(
                     "batch": batch,
                     "ef": 64,
                     "threads": args.threads,
-                    "qps": float(np.median(v)),
-                    "qps_min": min(v),
-                    "qps_max": max(v),
+                    **qps_stats(v),
                 }
             )
     for lib in libs:

@@ -49,9 +49,10 @@ inline int resolve_threads(int threads) {
 inline void* alloc_large(std::size_t bytes, std::size_t align) {
   constexpr std::size_t kHuge = std::size_t{2} << 20;
   if (bytes >= 2 * kHuge) align = std::max(align, kHuge);
-  void* p = std::aligned_alloc(align, (bytes + align - 1) / align * align);
+  const std::size_t rounded = (bytes + align - 1) / align * align;  // aligned_alloc needs it
+  void* p = std::aligned_alloc(align, rounded);
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (p && align >= kHuge) madvise(p, (bytes + align - 1) / align * align, MADV_HUGEPAGE);
+  if (p && align >= kHuge) madvise(p, rounded, MADV_HUGEPAGE);
 #endif
   return p;
 }
@@ -178,7 +179,6 @@ inline std::int64_t first_non_finite_row(const MatrixView& x, int threads,
   return f == x.rows ? -1 : f;
 }
 
-// Labels -> internal ids (insertion order) and back.
 // The user's ids ("labels") of the stored vectors, in insertion order, and the way back. While
 // every label equals its insertion number (the default ids, and what Seals and most users
 // pass), the reverse map is the identity and is not stored: ~40 bytes per vector saved, and
@@ -209,12 +209,11 @@ class LabelTable {
   void append(const std::int64_t* ids, std::int64_t n) {
     if (identity_ && !continues_identity(ids, n)) {
       identity_ = false;  // materialise the map for the labels so far
-      to_internal_.reserve(labels_.size() + static_cast<std::size_t>(n));
       for (std::size_t i = 0; i < labels_.size(); ++i)
         to_internal_.emplace(labels_[i], static_cast<std::int64_t>(i));
     }
-    labels_.reserve(labels_.size() + static_cast<std::size_t>(n));
     if (!identity_) to_internal_.reserve(labels_.size() + static_cast<std::size_t>(n));
+    labels_.reserve(labels_.size() + static_cast<std::size_t>(n));
     for (std::int64_t i = 0; i < n; ++i) {
       if (!identity_) to_internal_.emplace(ids[i], static_cast<std::int64_t>(labels_.size()));
       labels_.push_back(ids[i]);

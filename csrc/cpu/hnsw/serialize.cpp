@@ -86,21 +86,13 @@ class WordSum {
       b += take;
       n -= take;
       if (pending_ < kBlock) return;
-      block(buf_);
+      block(lane_, buf_);
       pending_ = 0;
     }
-    // Lanes in locals: stores to members could alias the bytes read.
-    std::uint64_t l0 = lane_[0], l1 = lane_[1], l2 = lane_[2], l3 = lane_[3];
-    for (; n >= kBlock; b += kBlock, n -= kBlock) {
-      l0 = round(l0, word(b));
-      l1 = round(l1, word(b + 8));
-      l2 = round(l2, word(b + 16));
-      l3 = round(l3, word(b + 24));
-    }
-    lane_[0] = l0;
-    lane_[1] = l1;
-    lane_[2] = l2;
-    lane_[3] = l3;
+    // Lanes in a local copy: stores to members could alias the bytes read.
+    std::uint64_t lanes[4] = {lane_[0], lane_[1], lane_[2], lane_[3]};
+    for (; n >= kBlock; b += kBlock, n -= kBlock) block(lanes, b);
+    std::memcpy(lane_, lanes, sizeof lanes);
     std::memcpy(buf_, b, n);
     pending_ = n;
   }
@@ -125,11 +117,8 @@ class WordSum {
     std::memcpy(&w, b, 8);
     return w;
   }
-  static std::uint64_t round(std::uint64_t lane, std::uint64_t w) {
-    return rotl(lane + w * kP2, 31) * kP1;
-  }
-  void block(const unsigned char* b) {
-    for (int k = 0; k < 4; ++k) lane_[k] = round(lane_[k], word(b + 8 * k));
+  static void block(std::uint64_t* lanes, const unsigned char* b) {
+    for (int k = 0; k < 4; ++k) lanes[k] = rotl(lanes[k] + word(b + 8 * k) * kP2, 31) * kP1;
   }
   std::uint64_t lane_[4] = {kP1, kP2, ~kP1, ~kP2};
   unsigned char buf_[kBlock] = {};
