@@ -104,3 +104,62 @@ def test_discard_removes_from_pool_only() -> None:
     assert frontier.labeled_ids().tolist() == [0]
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         frontier.discard([4])
+
+
+@pytest.mark.parametrize("n,k", [(64, 5), (5000, 10), (20_000, 32)])
+def test_excluded_columns_and_rows_form_match_reference(n: int, k: int) -> None:
+    """SEALS' use: label every new id, expand only some of them (from index rows or the graph),
+    a column range at a time (widening), never admitting an excluded id."""
+    rng = np.random.default_rng(k)
+    graph = _graph(n, k, seed=n + 1)
+    exclude = rng.choice(n, size=n // 5, replace=False)
+    excluded = np.zeros(n, bool)
+    excluded[exclude] = True
+    frontier = Frontier(n, exclude=exclude)
+    labeled, pool = np.zeros(n, bool), np.zeros(n, bool)
+    for r in range(8):
+        batch = rng.choice(np.flatnonzero(~excluded), size=min(n // 4, 40), replace=False)
+        frontier.label(batch)
+        reference.expand_frontier(graph[:, :0], batch, labeled, pool)
+        expanders = batch[: len(batch) // 3]
+        start = r % 3
+        cols = (start, min(k, start + 4))
+        if r % 2:  # rows form: the expanders' neighbour lists as an index query returns them
+            got = frontier.expand_rows(graph[expanders], columns=cols)
+            want = reference.expand_frontier(
+                graph[expanders], None, labeled, pool, excluded=excluded, columns=cols
+            )
+        else:  # graph form, already labeled expanders
+            got = frontier.expand(graph, expanders, columns=cols)
+            want = reference.expand_frontier(
+                graph, expanders, labeled, pool, excluded=excluded, columns=cols
+            )
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(frontier.pool_ids(), np.flatnonzero(pool))
+        np.testing.assert_array_equal(frontier.labeled_ids(), np.flatnonzero(labeled))
+        assert not np.any(pool & (labeled | excluded))
+    np.testing.assert_array_equal(frontier.free_ids(), np.flatnonzero(~(labeled | excluded)))
+    probe = rng.integers(0, n, size=200)
+    np.testing.assert_array_equal(frontier.is_labeled(probe), labeled[probe])
+    np.testing.assert_array_equal(frontier.is_excluded(probe), excluded[probe])
+
+
+def test_rows_form_and_column_errors() -> None:
+    frontier = Frontier(10, exclude=[9])
+    rows = np.array([[1, 2, 3], [4, -1, 12]])
+    with pytest.raises(ValueError, match=r"row 1 of the neighbour lists holds 12"):
+        frontier.expand_rows(rows)
+    assert frontier.pool_size == 0  # nothing changed
+    assert frontier.expand_rows(rows, columns=(0, 2)).tolist() == [1, 2, 4]
+    with pytest.raises(ValueError, match="columns"):
+        frontier.expand_rows(rows, columns=(2, 4))
+    with pytest.raises(ValueError, match="columns"):
+        frontier.expand_rows(rows, columns=(2, 1))
+    with pytest.raises(ValueError, match=r"exclude ids must lie in \[0, 10\)"):
+        Frontier(10, exclude=[10])
+    with pytest.raises(TypeError, match="integer ids"):
+        Frontier(10, exclude=[0.5])
+    with pytest.raises(ValueError, match=r"new_ids\[0\] = 10"):
+        frontier.label(np.array([10]))
+    frontier.label(np.array([2]))
+    assert frontier.pool_ids().tolist() == [1, 4] and frontier.labeled_ids().tolist() == [2]

@@ -69,3 +69,30 @@ def test_cupy_matches_cpu() -> None:
         cupy.asnumpy(gpu.expand(cupy.asarray(graph), cupy.asarray(batch))),
         cpu.expand(graph, batch),
     )
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch is not installed")
+@pytest.mark.parametrize("n,k", [(65, 5), (5000, 10), (200_000, 64)])
+def test_torch_cuda_excluded_columns_rows_match_cpu(n: int, k: int) -> None:
+    import torch
+
+    rng = np.random.default_rng(n + 7)
+    graph = _graph(n, k, seed=k + 1)
+    exclude = rng.choice(n, size=n // 5, replace=False)
+    cpu, gpu = Frontier(n, exclude=exclude), Frontier(n, device="cuda", exclude=exclude)
+    g_dev = torch.from_numpy(graph).cuda()
+    for r in range(6):
+        batch = rng.integers(0, n, size=min(n, 300))
+        cpu.label(batch)
+        gpu.label(torch.from_numpy(batch).cuda())
+        expanders = batch[: len(batch) // 3]
+        cols = (r % 3, min(k, r % 3 + 4))
+        if r % 2:
+            want = cpu.expand_rows(graph[expanders], columns=cols)
+            got = gpu.expand_rows(torch.from_numpy(graph[expanders]).cuda(), columns=cols)
+        else:
+            want = cpu.expand(graph, expanders, columns=cols)
+            got = gpu.expand(g_dev, torch.from_numpy(expanders).cuda(), columns=cols)
+        np.testing.assert_array_equal(got.cpu().numpy(), want)
+        np.testing.assert_array_equal(gpu.pool_ids(), cpu.pool_ids())
+        np.testing.assert_array_equal(gpu.labeled_ids(), cpu.labeled_ids())

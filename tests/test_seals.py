@@ -172,6 +172,54 @@ def test_pool_matches_recomputation_every_round(data, expand, strategy):
     assert rec.pool_size == s.pool.size
 
 
+def _numpy_expand(self, pool, expanders, start, stop, rows=None):
+    """The NumPy twin of Seals._expand (the pool update before the native Frontier took it)."""
+    if expanders.size == 0 or self._source is None:
+        return pool
+    if rows is None:
+        rows = self._neighbors(expanders)
+    nb = np.unique(rows[:, start:stop])
+    nb = nb[nb >= 0]
+    blocked = np.isin(nb, self.labeled[0]) | np.isin(nb, self._excluded_ids)
+    return np.union1d(pool, nb[~blocked])
+
+
+@pytest.mark.parametrize("budget", [None, 300])
+def test_native_frontier_pool_matches_numpy_twin(data, monkeypatch, budget):
+    """Seals' pool state (the native Frontier: bitmaps, column ranges, exclusions) against the
+    NumPy set operations it replaced, round by round, through widening and an expand budget."""
+    x, labels, graph = data
+    y = (labels == 4).astype(int)
+    excluded = np.flatnonzero(np.random.default_rng(3).random(x.shape[0]) < 0.15)
+    excluded = excluded[y[excluded] == 0]
+    make = dict(neighbors=graph, k=3, max_k=30, min_pool=20, expand_budget=budget,
+                positive_label=1, exclude=excluded, seed=2)  # fmt: skip
+    native = Seals(x, **make)
+    with monkeypatch.context() as m:
+        m.setattr(Seals, "_expand", _numpy_expand)
+        twin = Seals(x, **make)
+        pools = []
+        s = seed_ids(y)
+        s = s[~np.isin(s, excluded)]
+        twin.teach(s, y[s])
+        pools.append((twin.pool, twin.k_effective))
+        for _ in range(8):
+            q = twin.query(15)
+            twin.teach(q, y[q])
+            pools.append((twin.pool, twin.k_effective))
+    native.teach(s, y[s])
+    widened = False
+    for i, (pool, k_eff) in enumerate(pools):
+        if i:
+            q = native.query(15)
+            native.teach(q, y[q])
+        np.testing.assert_array_equal(native.pool, pool)
+        assert native.k_effective == k_eff
+        assert not np.any(np.isin(native.pool, excluded))
+        widened |= k_eff > 3
+    assert widened  # the column ranges were exercised
+
+
 def test_candidates_all_is_a_full_scan(data):
     x, labels, graph = data
     y = (labels == 4).astype(int)

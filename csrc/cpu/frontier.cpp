@@ -22,47 +22,51 @@ std::int64_t neighbour(const GraphView& g, std::int64_t row, std::int64_t j) {
   return g.ids[row * g.row_stride + j * g.col_stride];
 }
 
+std::int64_t row_of(const ExpandRequest& r, std::int64_t i) {
+  return r.expanders == nullptr ? i : r.expanders[i];
+}
+
+// The first problem in the i-th expander's input, or kNone.
+FrontierError check_expander(const GraphView& g, const ExpandRequest& r, std::int64_t n,
+                             std::int64_t i) {
+  const std::int64_t row = row_of(r, i);
+  if (row < 0 || row >= g.rows || (r.label && row >= n))
+    return FrontierError{FrontierError::kNewIdOutOfRange, i, row};
+  for (std::int64_t j = r.col_begin; j < r.col_end; ++j) {
+    const std::int64_t v = neighbour(g, row, j);
+    if (!graph_entry_valid(v, n)) return FrontierError{FrontierError::kNeighbourOutOfRange, i, v};
+  }
+  return FrontierError{};
+}
+
 }  // namespace
 
-std::vector<std::int64_t> expand_frontier(const GraphView& graph, const std::int64_t* new_ids,
-                                          std::int64_t count, std::uint64_t* labeled,
-                                          std::uint64_t* pool, FrontierError* error) {
-  const std::int64_t n = graph.rows;
+std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRequest& request,
+                                          const FrontierBitmaps& state, FrontierError* error) {
   *error = FrontierError{};
+  const std::int64_t count = request.count;
+  const std::int64_t width = request.col_end - request.col_begin;
   // Threads pay off only on large batches; SEALS rounds are often ~100 ids x k neighbours.
-  const bool parallel = count * graph.k >= (std::int64_t{1} << 15);
+  const bool parallel = count * width >= (std::int64_t{1} << 15);
   // 1. validate everything before touching the bitmaps (first problem in input order)
   std::int64_t first_bad = std::numeric_limits<std::int64_t>::max();
 #pragma omp parallel for schedule(static) reduction(min : first_bad) if (parallel)
-  for (std::int64_t i = 0; i < count; ++i) {
-    const std::int64_t id = new_ids[i];
-    bool ok = id >= 0 && id < n;
-    for (std::int64_t j = 0; ok && j < graph.k; ++j)
-      ok = graph_entry_valid(neighbour(graph, id, j), n);
-    if (!ok) first_bad = std::min(first_bad, i);
-  }
+  for (std::int64_t i = 0; i < count; ++i)
+    if (check_expander(graph, request, state.n, i).kind != FrontierError::kNone)
+      first_bad = std::min(first_bad, i);
   if (first_bad != std::numeric_limits<std::int64_t>::max()) {
-    const std::int64_t id = new_ids[first_bad];
-    if (id < 0 || id >= n) {
-      *error = FrontierError{FrontierError::kNewIdOutOfRange, first_bad, id};
-    } else {
-      for (std::int64_t j = 0; j < graph.k; ++j) {
-        const std::int64_t v = neighbour(graph, id, j);
-        if (!graph_entry_valid(v, n)) {
-          *error = FrontierError{FrontierError::kNeighbourOutOfRange, first_bad, v};
-          break;
-        }
-      }
-    }
+    *error = check_expander(graph, request, state.n, first_bad);
     return {};
   }
-  // 2. the new ids are labeled and leave the pool
-  for (std::int64_t i = 0; i < count; ++i) {
-    const std::int64_t id = new_ids[i];
-    labeled[bitmap_word(id)] |= bitmap_mask(id);
-    pool[bitmap_word(id)] &= ~bitmap_mask(id);
+  // 2. the expanders are labeled and leave the pool
+  if (request.label) {
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t id = request.expanders[i];
+      state.labeled[bitmap_word(id)] |= bitmap_mask(id);
+      state.pool[bitmap_word(id)] &= ~bitmap_mask(id);
+    }
   }
-  // 3. their unlabeled neighbours enter the pool once
+  // 3. their neighbours that may enter do so once
   int threads = 1;
 #if PANNING_WITH_OPENMP
   threads = omp_get_max_threads();
@@ -77,12 +81,12 @@ std::vector<std::int64_t> expand_frontier(const GraphView& graph, const std::int
 #endif
 #pragma omp for schedule(static)
     for (std::int64_t i = 0; i < count; ++i) {
-      const std::int64_t id = new_ids[i];
-      for (std::int64_t j = 0; j < graph.k; ++j) {
-        const std::int64_t v = neighbour(graph, id, j);
-        if (v < 0 || bitmap_test(labeled, v)) continue;
+      const std::int64_t row = row_of(request, i);
+      for (std::int64_t j = request.col_begin; j < request.col_end; ++j) {
+        const std::int64_t v = neighbour(graph, row, j);
+        if (!frontier_may_enter(state, v)) continue;
         const std::uint64_t mask = bitmap_mask(v);
-        if (!(atomic_fetch_or(&pool[bitmap_word(v)], mask) & mask)) mine.push_back(v);
+        if (!(atomic_fetch_or(&state.pool[bitmap_word(v)], mask) & mask)) mine.push_back(v);
       }
     }
   }

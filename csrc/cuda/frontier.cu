@@ -1,7 +1,7 @@
-// CUDA frontier expansion: one thread per (new id, neighbour) pair tests the labeled bitmap and
-// claims pool bits with atomicOr (the claimer of a bit owns that id: deduplication without a
-// hash set), entering ids are compacted with one warp-aggregated atomic per warp, and CUB sorts
-// the few that entered so the order matches the CPU twin.
+// CUDA frontier expansion: one thread per (expander, neighbour) pair tests the labeled and
+// excluded bitmaps and claims pool bits with atomicOr (the claimer of a bit owns that id:
+// deduplication without a hash set), entering ids are compacted with one warp-aggregated atomic
+// per warp, and CUB sorts the few that entered so the order matches the CPU twin.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -21,36 +21,47 @@ __device__ __forceinline__ std::int64_t neighbour(const GraphView& g, std::int64
   return g.ids[row * g.row_stride + j * g.col_stride];
 }
 
-__global__ void validate_kernel(GraphView g, const std::int64_t* new_ids, std::int64_t count,
+__device__ __forceinline__ std::int64_t row_of(const ExpandRequest& r, std::int64_t i) {
+  return r.expanders == nullptr ? i : r.expanders[i];
+}
+
+__device__ __forceinline__ bool row_valid(const GraphView& g, const ExpandRequest& r,
+                                          std::int64_t n, std::int64_t row) {
+  return row >= 0 && row < g.rows && !(r.label && row >= n);
+}
+
+__global__ void validate_kernel(GraphView g, ExpandRequest r, std::int64_t n,
                                 unsigned long long* first_bad) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const std::int64_t id = new_ids[i];
-  bool ok = id >= 0 && id < g.rows;
-  for (std::int64_t j = 0; ok && j < g.k; ++j) ok = graph_entry_valid(neighbour(g, id, j), g.rows);
+  if (i >= r.count) return;
+  const std::int64_t row = row_of(r, i);
+  bool ok = row_valid(g, r, n, row);
+  for (std::int64_t j = r.col_begin; ok && j < r.col_end; ++j)
+    ok = graph_entry_valid(neighbour(g, row, j), n);
   if (!ok) atomicMin(first_bad, static_cast<unsigned long long>(i));
 }
 
-__global__ void mark_labeled_kernel(const std::int64_t* new_ids, std::int64_t count,
-                                    unsigned long long* labeled, unsigned long long* pool) {
+__global__ void mark_labeled_kernel(ExpandRequest r, unsigned long long* labeled,
+                                    unsigned long long* pool) {
   const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= count) return;
-  const std::int64_t id = new_ids[i];
+  if (i >= r.count) return;
+  const std::int64_t id = r.expanders[i];
   atomicOr(&labeled[bitmap_word(id)], static_cast<unsigned long long>(bitmap_mask(id)));
   atomicAnd(&pool[bitmap_word(id)], ~static_cast<unsigned long long>(bitmap_mask(id)));
 }
 
-__global__ void expand_kernel(GraphView g, const std::int64_t* new_ids, std::int64_t count,
-                              const unsigned long long* labeled, unsigned long long* pool,
+__global__ void expand_kernel(GraphView g, ExpandRequest r, FrontierBitmaps s,
                               std::int64_t* entered, unsigned long long* entered_count) {
   const std::int64_t t = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::int64_t width = r.col_end - r.col_begin;
   bool take = false;
   std::int64_t v = -1;
-  if (t < count * g.k) {
-    v = neighbour(g, new_ids[t / g.k], t % g.k);
-    if (v >= 0 && !(labeled[bitmap_word(v)] & bitmap_mask(v))) {
+  if (t < r.count * width) {
+    v = neighbour(g, row_of(r, t / width), r.col_begin + t % width);
+    if (frontier_may_enter(s, v)) {
       const unsigned long long mask = bitmap_mask(v);
-      take = !(atomicOr(&pool[bitmap_word(v)], mask) & mask);
+      take =
+          !(atomicOr(reinterpret_cast<unsigned long long*>(&s.pool[bitmap_word(v)]), mask) & mask);
     }
   }
   // one atomicAdd per warp for the ids its lanes claimed
@@ -99,25 +110,27 @@ std::size_t expand_frontier_workspace_bytes(std::int64_t count, std::int64_t k) 
   return plan_workspace(count, k, nullptr).total;
 }
 
-std::int64_t expand_frontier(const GraphView& graph, const std::int64_t* new_ids,
-                             std::int64_t count, std::uint64_t* labeled, std::uint64_t* pool,
-                             std::int64_t* out, void* workspace, std::size_t workspace_bytes,
-                             FrontierError* error, int device, void* stream_ptr) {
+std::int64_t expand_frontier(const GraphView& graph, const ExpandRequest& request,
+                             const FrontierBitmaps& state, std::int64_t* out, void* workspace,
+                             std::size_t workspace_bytes, FrontierError* error, int device,
+                             void* stream_ptr) {
   *error = FrontierError{};
-  if (count == 0) return 0;
-  if (count * std::max<std::int64_t>(graph.k, 1) > std::int64_t{0x7fffffff})
+  const std::int64_t count = request.count;
+  const std::int64_t width = request.col_end - request.col_begin;
+  if (count == 0 || (width <= 0 && !request.label)) return 0;
+  if (count * std::max<std::int64_t>(width, 1) > std::int64_t{0x7fffffff})
     throw std::invalid_argument("expand_frontier on the GPU takes at most 2^31 - 1 pairs a batch");
   DeviceGuard guard(device);
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  const Workspace w = plan_workspace(count, graph.k, workspace);
+  const Workspace w = plan_workspace(count, width, workspace);
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
-  auto* lab = reinterpret_cast<unsigned long long*>(labeled);
-  auto* pl = reinterpret_cast<unsigned long long*>(pool);
+  auto* lab = reinterpret_cast<unsigned long long*>(state.labeled);
+  auto* pl = reinterpret_cast<unsigned long long*>(state.pool);
 
   // 1. validate before touching the bitmaps
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.counters, 0xff, sizeof(unsigned long long), stream));
   PANNING_CUDA_CHECK(cudaMemsetAsync(w.counters + 1, 0, sizeof(unsigned long long), stream));
-  validate_kernel<<<blocks_for(count), kThreads, 0, stream>>>(graph, new_ids, count, w.counters);
+  validate_kernel<<<blocks_for(count), kThreads, 0, stream>>>(graph, request, state.n, w.counters);
   PANNING_CUDA_CHECK_LAUNCH();
   unsigned long long first_bad = 0;
   PANNING_CUDA_CHECK(
@@ -125,17 +138,19 @@ std::int64_t expand_frontier(const GraphView& graph, const std::int64_t* new_ids
   PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
   if (first_bad != ~0ull) {
     const auto i = static_cast<std::int64_t>(first_bad);
-    std::int64_t id = 0;
-    PANNING_CUDA_CHECK(cudaMemcpy(&id, new_ids + i, sizeof id, cudaMemcpyDeviceToHost));
-    if (id < 0 || id >= graph.rows) {
-      *error = FrontierError{FrontierError::kNewIdOutOfRange, i, id};
+    std::int64_t row = i;
+    if (request.expanders != nullptr)
+      PANNING_CUDA_CHECK(
+          cudaMemcpy(&row, request.expanders + i, sizeof row, cudaMemcpyDeviceToHost));
+    if (row < 0 || row >= graph.rows || (request.label && row >= state.n)) {
+      *error = FrontierError{FrontierError::kNewIdOutOfRange, i, row};
       return 0;
     }
-    for (std::int64_t j = 0; j < graph.k; ++j) {
+    for (std::int64_t j = request.col_begin; j < request.col_end; ++j) {
       std::int64_t v = 0;
-      PANNING_CUDA_CHECK(cudaMemcpy(&v, graph.ids + id * graph.row_stride + j * graph.col_stride,
+      PANNING_CUDA_CHECK(cudaMemcpy(&v, graph.ids + row * graph.row_stride + j * graph.col_stride,
                                     sizeof v, cudaMemcpyDeviceToHost));
-      if (!graph_entry_valid(v, graph.rows)) {
+      if (!graph_entry_valid(v, state.n)) {
         *error = FrontierError{FrontierError::kNeighbourOutOfRange, i, v};
         return 0;
       }
@@ -143,10 +158,16 @@ std::int64_t expand_frontier(const GraphView& graph, const std::int64_t* new_ids
     throw std::logic_error("frontier validation disagrees with its host re-check");
   }
   // 2. label, 3. expand
-  mark_labeled_kernel<<<blocks_for(count), kThreads, 0, stream>>>(new_ids, count, lab, pl);
-  PANNING_CUDA_CHECK_LAUNCH();
-  expand_kernel<<<blocks_for(count * graph.k), kThreads, 0, stream>>>(
-      graph, new_ids, count, lab, pl, w.entered, w.counters + 1);
+  if (request.label) {
+    mark_labeled_kernel<<<blocks_for(count), kThreads, 0, stream>>>(request, lab, pl);
+    PANNING_CUDA_CHECK_LAUNCH();
+  }
+  if (width <= 0) {
+    PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return 0;
+  }
+  expand_kernel<<<blocks_for(count * width), kThreads, 0, stream>>>(graph, request, state,
+                                                                    w.entered, w.counters + 1);
   PANNING_CUDA_CHECK_LAUNCH();
   unsigned long long entered = 0;
   PANNING_CUDA_CHECK(

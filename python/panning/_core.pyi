@@ -92,7 +92,15 @@ def most_uncertain_cuda(
     stream: int,
 ) -> int: ...
 def expand_frontier(
-    graph: np.ndarray, new_ids: np.ndarray, labeled: np.ndarray, pool: np.ndarray
+    graph: np.ndarray,
+    expanders: np.ndarray | None,
+    labeled: np.ndarray,
+    pool: np.ndarray,
+    excluded: np.ndarray | None,
+    n: int,
+    col_begin: int,
+    col_end: int,
+    label: bool,
 ) -> np.ndarray: ...
 def expand_frontier_cuda_workspace_bytes(count: int, k: int) -> int: ...
 def expand_frontier_cuda(
@@ -101,10 +109,15 @@ def expand_frontier_cuda(
     k: int,
     row_stride: int,
     col_stride: int,
-    new_ids: int,
+    expanders: int,
     count: int,
     labeled: int,
     pool: int,
+    excluded: int,
+    n: int,
+    col_begin: int,
+    col_end: int,
+    label: bool,
     out: int,
     workspace: int,
     workspace_bytes: int,

@@ -263,25 +263,41 @@ def knn_graph(
 
 
 def expand_frontier(
-    graph: npt.ArrayLike, new_ids: npt.ArrayLike, labeled: np.ndarray, pool: np.ndarray
+    graph: npt.ArrayLike,
+    new_ids: npt.ArrayLike | None,
+    labeled: np.ndarray,
+    pool: np.ndarray,
+    *,
+    excluded: np.ndarray | None = None,
+    columns: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Reference SEALS pool update on boolean masks (modified in place).
+    """Reference SEALS pool update on boolean masks (``labeled`` and ``pool`` modified in place).
 
-    new_ids become labeled and leave the pool; their graph neighbours (-1 = padding) that are
-    neither labeled nor in the pool enter it. Returns the entering ids, ascending.
+    new_ids become labeled and leave the pool; their graph neighbours (-1 = padding) in columns
+    ``columns`` (default: all) that are neither labeled, ``excluded`` nor in the pool enter it.
+    ``new_ids=None``: ``graph`` holds one row of neighbours per expanding id and nothing is
+    labeled (:meth:`panning.Frontier.expand_rows`). Returns the entering ids, ascending.
     """
     g = np.asarray(graph)
-    ids = np.asarray(new_ids, dtype=np.int64)
-    n = g.shape[0]
-    if ids.size and (ids.min() < 0 or ids.max() >= n):
-        raise ValueError("new id out of range")
-    rows = g[ids].ravel() if ids.size else np.zeros(0, np.int64)
+    n = labeled.shape[0]
+    start, stop = (0, g.shape[1]) if columns is None else columns
+    if new_ids is None:
+        rows = g[:, start:stop].ravel()
+    else:
+        ids = np.asarray(new_ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise ValueError("new id out of range")
+        rows = g[ids, start:stop].ravel() if ids.size else np.zeros(0, np.int64)
     if rows.size and (rows.min() < -1 or rows.max() >= n):
         raise ValueError("graph entry out of range")
-    labeled[ids] = True
-    pool[ids] = False
+    if new_ids is not None:
+        labeled[ids] = True
+        pool[ids] = False
     cand = np.unique(rows[rows >= 0])
-    entering = cand[~labeled[cand] & ~pool[cand]]
+    blocked = labeled[cand] | pool[cand]
+    if excluded is not None:
+        blocked |= excluded[cand]
+    entering = cand[~blocked]
     pool[entering] = True
     out: np.ndarray = entering.astype(np.int64)
     return out

@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from ._arrays import check_float_dtype, on_cuda
 from ._session_store import SessionInUseError, SessionStore
+from .frontier import Frontier, bitmap_set, bitmap_test
 from .models import LogisticRegression
 from .neighbors import (
     IndexSource,
@@ -517,10 +518,11 @@ class Seals:
         self.model = LogisticRegression() if model is None else model
         self.eval_set = eval_set
         self._fingerprint = fingerprint(embeddings)
-        self._excluded = np.zeros(self._n, dtype=bool)
-        if exclude is not None:
-            self._excluded[_as_ids(exclude, self._n)] = True
-        self._excluded_ids = np.flatnonzero(self._excluded)
+        excluded = None if exclude is None else np.unique(_as_ids(exclude, self._n))
+        # the pool state: labeled, excluded (and scored) ids as bitmaps over [0, n), the pool as
+        # a sorted id list (self._pool) that the frontier's pool bitmap mirrors
+        self._frontier = Frontier(self._n, exclude=excluded)
+        self._excluded_ids = np.empty(0, dtype=np.int64) if excluded is None else excluded
         self._queryable = self._n - int(self._excluded_ids.shape[0])
 
         t = time.perf_counter()
@@ -541,8 +543,7 @@ class Seals:
             self._source = self._as_source(neighbors)
         self._index_seconds = time.perf_counter() - t
 
-        self._labeled = np.zeros(self._n, dtype=bool)
-        self._scored = np.zeros(self._n, dtype=bool)
+        self._scored = np.zeros((self._n + 63) // 64, dtype=np.uint64)  # a bitmap
         self._scored_count = 0
         self._ids: list[np.ndarray] = []
         self._labels: list[np.ndarray] = []
@@ -760,12 +761,12 @@ class Seals:
 
     def _candidate_ids(self) -> np.ndarray:
         if self.candidates == "all":
-            return np.flatnonzero(~(self._labeled | self._excluded)).astype(np.int64)
+            return self._frontier.free_ids()
         return self._pool
 
     def _mark_scored(self, ids: np.ndarray) -> None:
-        new = ids[~self._scored[ids]]
-        self._scored[new] = True
+        new = ids[~bitmap_test(self._scored, ids)]
+        bitmap_set(self._scored, new)
         self._scored_count += int(new.shape[0])
 
     # ---- the model ----------------------------------------------------------------------------
@@ -856,7 +857,7 @@ class Seals:
                 proba=self._proba,
                 rows=self._rows,
                 neighbors=None if self._source is None else self._first_k_neighbors,
-                unlabeled=lambda: np.flatnonzero(~(self._labeled | self._excluded)),
+                unlabeled=self._frontier.free_ids,
                 rng=rng,
                 positive_column=self._positive_column(),
                 cache=self._strategy_cache,
@@ -890,15 +891,12 @@ class Seals:
     def _random_fill(
         self, count: int, chosen: np.ndarray, pooled: bool, rng: np.random.Generator
     ) -> np.ndarray:
-        blocked = self._labeled | self._excluded
-        blocked = blocked.copy()
-        blocked[chosen] = True
+        unlabeled = self._frontier.free_ids()
+        free = unlabeled[~np.isin(unlabeled, chosen)]
         if pooled:
-            blocked[self._candidate_ids()] = True
-        free = np.flatnonzero(~blocked)
-        if free.shape[0] < count:  # the pool itself holds the rest (no model yet)
-            free = np.flatnonzero(~(self._labeled | self._excluded))
-            free = free[~np.isin(free, chosen)]
+            outside = np.setdiff1d(free, self._candidate_ids(), assume_unique=True)
+            if outside.shape[0] >= count:  # else the pool itself holds the rest (no model yet)
+                free = outside
         return np.asarray(rng.choice(free, size=count, replace=False), dtype=np.int64)
 
     def teach(self, ids: npt.ArrayLike, labels: Any) -> None:
@@ -922,10 +920,12 @@ class Seals:
         uniq, counts = np.unique(idx, return_counts=True)
         if np.any(counts > 1):
             raise ValueError(f"id {int(uniq[counts > 1][0])} appears twice in one teach call")
-        if np.any(self._excluded[idx]):
-            raise ValueError(f"id {int(idx[self._excluded[idx]][0])} is excluded from this session")
-        if np.any(self._labeled[idx]):
-            raise ValueError(f"id {int(idx[self._labeled[idx]][0])} is already labeled")
+        excluded = self._frontier.is_excluded(idx)
+        if np.any(excluded):
+            raise ValueError(f"id {int(idx[excluded][0])} is excluded from this session")
+        labeled = self._frontier.is_labeled(idx)
+        if np.any(labeled):
+            raise ValueError(f"id {int(idx[labeled][0])} is already labeled")
         if self.classes is not None:
             bad = labs[~np.isin(labs, self.classes)]
             if bad.size:
@@ -959,7 +959,7 @@ class Seals:
 
     def _apply(self, ids: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None) -> None:
         """Record labels and grow the pool; ``rows``: the expanders' neighbours, if fetched."""
-        self._labeled[ids] = True
+        self._frontier.label(ids)
         self._ids.append(ids)
         self._labels.append(labels)
         self._n_labeled += int(ids.shape[0])
@@ -967,7 +967,7 @@ class Seals:
             self._n_positive += int(np.sum(labels == self.positive_label))
         if self.candidates != "knn" or self._source is None:
             return
-        pool = self._pool[~self._labeled[self._pool]]
+        pool = self._pool[~self._frontier.is_labeled(self._pool)]
         expanders = self._expanders(ids, labels)
         width = self._k_eff
         if self.expand_budget is not None and expanders.size:
@@ -1001,10 +1001,9 @@ class Seals:
             return pool
         if rows is None:
             rows = self._neighbors(expanders)
-        nb = np.unique(rows[:, start:stop])
-        nb = nb[nb >= 0]
-        nb = nb[~(self._labeled[nb] | self._excluded[nb])]
-        return np.union1d(pool, nb)
+        k = rows.shape[1]
+        entered = self._frontier.expand_rows(rows, columns=(min(start, k), min(stop, k)))
+        return np.insert(pool, np.searchsorted(pool, entered), entered)  # both sorted, disjoint
 
     def _neighbors(self, ids: np.ndarray) -> np.ndarray:
         """The neighbour source's rows for ``ids``, checked: ``-1`` or a dataset id each."""

@@ -1,7 +1,8 @@
-// kNN-graph frontier expansion: the SEALS candidate-pool update. Given a kNN graph over dataset
-// ids [0, n) and a batch of newly labeled ids, the ids entering the pool are their neighbours that
-// are neither labeled nor already in the pool, deduplicated, in ascending order. The labeled set
-// and the pool are bitmaps of (n + 63) / 64 words, updated in place.
+// kNN-graph frontier expansion: the SEALS candidate-pool update. Given the neighbour lists of a
+// batch of expanding ids (newly labeled ones, usually), the ids entering the pool are their
+// neighbours that are neither labeled, excluded nor already in the pool, deduplicated, in
+// ascending order. The labeled set, the pool and the excluded set are bitmaps of (n + 63) / 64
+// words; the first two are updated in place.
 #pragma once
 
 #include <cstdint>
@@ -29,7 +30,9 @@ PANNING_HD bool graph_entry_valid(std::int64_t v, std::int64_t n) {
   return v >= -1 && v < n;
 }
 
-// A kNN graph: row i lists the neighbours of dataset id i (rows = n).
+// Neighbour lists: row r holds the neighbours of one item. In graph form (the rows are the whole
+// kNN graph, rows = n) an expander's row is its dataset id; in rows form (the rows came from an
+// index query for the expanders, rows = their count) the i-th expander's row is i.
 struct GraphView {
   const std::int64_t* ids = nullptr;
   std::int64_t rows = 0;
@@ -38,21 +41,48 @@ struct GraphView {
   std::int64_t col_stride = 1;  // elements
 };
 
+// The frontier's state: bitmaps over dataset ids [0, n). `excluded` (may be null) holds ids that
+// never enter the pool (a held-out split).
+struct FrontierBitmaps {
+  std::int64_t n = 0;
+  std::uint64_t* labeled = nullptr;
+  std::uint64_t* pool = nullptr;
+  const std::uint64_t* excluded = nullptr;
+};
+
+// One expansion: the expanders (dataset ids indexing the graph's rows, or null for rows form:
+// `count` = graph.rows), the neighbour columns [col_begin, col_end) to take (widening takes the
+// next columns of expanders already expanded), and whether the expanders become labeled first.
+struct ExpandRequest {
+  const std::int64_t* expanders = nullptr;
+  std::int64_t count = 0;
+  std::int64_t col_begin = 0;
+  std::int64_t col_end = 0;
+  bool label = true;
+};
+
+// The ids that may enter the pool: a valid neighbour, not labeled, not excluded.
+PANNING_HD bool frontier_may_enter(const FrontierBitmaps& s, std::int64_t v) {
+  return v >= 0 && !bitmap_test(s.labeled, v) &&
+         (s.excluded == nullptr || !bitmap_test(s.excluded, v));
+}
+
 // Where a batch is invalid: which input and the offending value.
 struct FrontierError {
   enum Kind : int { kNone = 0, kNewIdOutOfRange = 1, kNeighbourOutOfRange = 2 } kind = kNone;
-  std::int64_t position = -1;  // index into new_ids (for a neighbour: of the id whose row it is)
+  std::int64_t position = -1;  // index into the expanders (for a neighbour: of its row's owner)
   std::int64_t value = 0;
 };
 
 namespace cpu {
 
-// Marks new_ids labeled (and removes them from the pool), then adds their unlabeled neighbours
-// that are not yet in the pool. Returns the ids that entered, ascending. On invalid input nothing
-// is modified and `error` describes the first problem found.
-std::vector<std::int64_t> expand_frontier(const GraphView& graph, const std::int64_t* new_ids,
-                                          std::int64_t count, std::uint64_t* labeled,
-                                          std::uint64_t* pool, FrontierError* error);
+// If request.label, marks the expanders labeled (and removes them from the pool); then adds the
+// neighbours in columns [col_begin, col_end) of their rows that may enter and are not yet in the
+// pool. Returns the ids that entered, ascending. On invalid input (an expander outside the
+// graph's rows or [0, n), a neighbour neither -1 nor in [0, n)) nothing is modified and `error`
+// describes the first problem found.
+std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRequest& request,
+                                          const FrontierBitmaps& state, FrontierError* error);
 
 }  // namespace cpu
 }  // namespace panning
