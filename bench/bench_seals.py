@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 import panning
+from panning.cli.seals import index_or_graph
 from panning.neighbors import load_or_build_graph
 from panning.seals import Seals
 from panning.seals_cli import simulate_concept, split_test
@@ -81,6 +82,7 @@ def run_one(
     max_k=None,
     min_pool=100,
     expand_budget=None,
+    probe=0,
 ):
     t = time.perf_counter()
     res = simulate_concept(
@@ -94,6 +96,7 @@ def run_one(
         min_pool=min_pool,
         expand_budget=expand_budget,
         expand=expand,
+        probe=probe,
         strategy=make_strategy(strategy, candidates),
         candidates=candidates,
         budget=budget,
@@ -107,6 +110,7 @@ def run_one(
         min_pool=min_pool,
         expand_budget=expand_budget,
         expand=expand,
+        probe=probe,
         seed=seed,
         wall_seconds=time.perf_counter() - t,
     )
@@ -171,7 +175,8 @@ def print_table(rows: list[dict[str, Any]], out=sys.stdout) -> None:
 def cmd_quality(args: argparse.Namespace) -> None:
     emb, labels, test = load(args.dataset, args.data_dir)
     t = time.perf_counter()
-    graph = load_or_build_graph(emb, max(args.k + [args.max_k]), args.index, progress=True)
+    # an .hnsw index (what a Seals session builds by default; the probe needs it) or an .npz graph
+    graph = index_or_graph(emb, max(args.k + [args.max_k]), args.index, progress=True)
     print(f"graph ready in {time.perf_counter() - t:.1f} s", flush=True)
     concepts = args.concepts or CONCEPTS[args.dataset]
     configs = []
@@ -192,7 +197,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         emb,
                         labels,
                         test,
-                        graph[:, : max(k, args.max_k)],
+                        graph[:, : max(k, args.max_k)] if isinstance(graph, np.ndarray) else graph,
                         concept,
                         seed,
                         strategy,
@@ -203,6 +208,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         args.max_k,
                         args.min_pool,
                         args.expand_budget if cand == "knn" else None,
+                        args.probe if cand == "knn" else 0,
                     )
                     res["dataset"] = args.dataset
                     f.write(json.dumps(res) + "\n")
@@ -263,6 +269,8 @@ def _k_label(r: dict[str, Any]) -> str:
     label = f"{r['k']}-{r.get('max_k') or r['k']}"
     if r.get("expand_budget"):
         label += f"/B{r['expand_budget']}"
+    if r.get("probe"):
+        label += f"/P{r['probe']}"
     return label if r.get("min_pool", 100) == 100 else f"{label}/{r['min_pool']}"
 
 
@@ -657,6 +665,7 @@ def main() -> None:
     q.add_argument("--min-pool", type=int, default=100, help="widen below this pool size")
     q.add_argument("--expand-budget", type=int, help="neighbours per round's new expanders")
     q.add_argument("--expand", nargs="+", default=["positives"])
+    q.add_argument("--probe", type=int, default=0, help="probe size (needs an .hnsw --index)")
     q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
     q.add_argument("--out", required=True, help="JSON lines, appended")
     q.add_argument("--summary", help="summary JSON")

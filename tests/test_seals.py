@@ -734,3 +734,94 @@ def test_full_scan_reads_torch_bfloat16_rows(data):
     cands = s._candidate_ids()
     np.testing.assert_array_equal(s._proba(cands), s.model.predict_proba(s._rows(cands)))
     assert s.query(5).shape == (5,)
+
+
+# ---- the probe ----------------------------------------------------------------------------------
+def two_islands(seed: int = 0):
+    """A concept in two far-apart clusters (ids 0-59 and 60-89) among 20 negative ones: both
+    islands share a direction (feature 0) the model learns, but no neighbour list of one island
+    reaches the other, so only a search by the model's score finds the second."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(22, 24)) * 4.0
+    centers[:, 0] = 0.0
+    centers[:2, 0] = 6.0
+    labels = np.r_[np.zeros(60, int), np.ones(30, int), rng.integers(2, 22, size=1200)]
+    x = (centers[labels] + rng.normal(size=(labels.shape[0], 24))).astype(np.float32)
+    y = (labels <= 1).astype(int)
+    return x, y, labels
+
+
+def test_probe_is_the_exact_top_of_the_model_over_eligible_ids():
+    """With an exact index the probe is the NumPy twin: the ``probe`` ids of highest cosine
+    with the model's weight vector among ids neither labeled, excluded nor in the pool."""
+    x, y, _ = two_islands()
+    index = panning.FlatIndex(x.shape[1], metric="cosine")
+    index.add(x)
+    exclude = np.arange(1000, 1060)  # negatives
+    s = Seals(x, neighbors=index, k=5, max_k=10, probe=25, exclude=exclude, seed=0)
+    seed = np.r_[np.arange(0, 5), np.arange(300, 330)]  # positives of island 0 only
+    s.teach(seed, y[seed])
+    s.query(20)  # fits the model
+    w = s.model.coef_[1] - s.model.coef_[0]
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    score = unit.astype(np.float64) @ (w / np.linalg.norm(w))
+    score[np.r_[seed, exclude, s.pool]] = -np.inf
+    want = np.sort(np.argsort(-score, kind="stable")[:25])
+    got = s._probe_ids()
+    # float32 index vs float64 twin: at most one near-tie at the cut may swap
+    assert np.intersect1d(got, want).size >= 24 and got.size == 25
+    assert not np.any(np.isin(got, np.r_[seed, exclude, s.pool]))
+
+
+def test_probe_reaches_the_island_no_neighbour_list_touches():
+    x, y, labels = two_islands(1)
+    index = panning.FlatIndex(x.shape[1], metric="cosine")
+    index.add(x)
+    seed = np.r_[np.arange(0, 5), np.arange(300, 330)]  # positives of island 0 only
+    island = {}
+    for probe in (0, 40):
+        s = Seals(x, neighbors=index, k=5, max_k=10, probe=probe, seed=0,
+                  strategy="most_likely_positive")  # fmt: skip
+        s.teach(seed, y[seed])
+        for _ in range(3):
+            q = s.query(10)
+            s.teach(q, y[q])
+            assert s.history[-1].filled_random == 0  # the pool never ran dry
+        seen = np.r_[s.pool, s.labeled[0]]
+        island[probe] = int(np.sum(labels[seen] == 1))
+    assert island[0] == 0 and island[40] >= 15
+
+
+def test_probe_is_off_without_an_index_or_a_linear_model(data):
+    x, labels, graph = data
+    y = (labels == 3).astype(int)
+    s = seed_ids(y)
+    with_graph = Seals(x, neighbors=graph, k=10, probe=30, seed=0)
+    with_graph.teach(s, y[s])
+    with_graph.query(10)
+    assert with_graph._probe_ids().size == 0
+    index = panning.FlatIndex(x.shape[1], metric="l2")
+    index.add(x)
+    l2 = Seals(x, neighbors=index, k=10, probe=30, seed=0)
+    l2.teach(s, y[s])
+    l2.query(10)
+    assert l2._probe_ids().size == 0  # an l2 index does not rank by the model's score
+
+    class Blackbox:  # no coef_
+        def fit(self, x, y):
+            self.inner = LogisticRegression().fit(x, y)
+            self.classes_ = self.inner.classes_
+            return self
+
+        def predict_proba(self, x):
+            return self.inner.predict_proba(x)
+
+    index = panning.FlatIndex(x.shape[1], metric="cosine")
+    index.add(x)
+    opaque = Seals(x, neighbors=index, k=10, probe=30, model=Blackbox(), seed=0)
+    opaque.teach(s, y[s])
+    opaque.query(10)
+    assert opaque._probe_ids().size == 0
+    assert panning.seals.SealsConfig.from_stored({}).probe == 0  # files from before the probe
+    with pytest.raises(ValueError, match="probe must be a non-negative integer"):
+        Seals(x, neighbors=graph, probe=-1)

@@ -4,6 +4,7 @@ process killed in the middle of a round loses no label that ``teach`` accepted."
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -282,3 +283,33 @@ def test_kill_mid_round_loses_no_accepted_label(tmp_path, data, kill_after):
     q = back.query(10)
     back.teach(q, y[q])
     back.close()
+
+
+def test_probe_ids_are_stored_with_the_labels_and_replayed(tmp_path, data):
+    """The probe's ids of each round go into the label transaction (the round record), so a
+    resume rebuilds the same pool without refitting; a tampered list is refused, named."""
+    x, y, _ = data
+    path = tmp_path / "s.db"
+    live = Seals(x, k=4, max_k=8, path=path, seed=2, probe=15)
+    ids = np.r_[np.flatnonzero(y == 1)[:3], np.flatnonzero(y == 0)[:10]]
+    live.teach(ids, y[ids])
+    for _ in range(3):
+        q = live.query(10)
+        live.teach(q, y[q])
+    nxt = live.query(10)
+    live.close()
+    with sqlite3.connect(path) as conn:
+        records = [r[0] for r in conn.execute("SELECT record FROM rounds ORDER BY round")]
+    probed = [json.loads(r).get("probed") for r in records]
+    assert probed[0] is None and all(len(p) > 0 for p in probed[1:])  # the seed round: no query
+    with Seals.resume(path, x) as back:
+        np.testing.assert_array_equal(back.pool, live.pool)
+        np.testing.assert_array_equal(back.query(10), nxt)
+        assert back.fraction_scored == live.fraction_scored
+    for bad in ([5, 3], [-1], [len(x)], ["7"], [True]):
+        rec = json.loads(records[1])
+        rec["probed"] = bad
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE rounds SET record = ? WHERE round = 1", (json.dumps(rec),))
+        with pytest.raises(ValueError, match="round 1 record has an invalid 'probed' list"):
+            Seals.resume(path, x)

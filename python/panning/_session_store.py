@@ -322,8 +322,16 @@ class SessionStore:
             out.append((r, queried, rec, ids, labels))
         return out
 
-    def append(self, round_: int, queried: bool, ids: np.ndarray, labels: np.ndarray) -> None:
-        """Append one round's labels; durable when this returns, or nothing is written."""
+    def append(
+        self,
+        round_: int,
+        queried: bool,
+        ids: np.ndarray,
+        labels: np.ndarray,
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one round's labels (and what replaying them needs besides, ``record``: the
+        round record's first version); durable when this returns, or nothing is written."""
         if not self.writable:
             raise SessionInUseError(f"{self.path} was opened read-only")
         ts = time.time()
@@ -335,8 +343,8 @@ class SessionStore:
                 ((int(i), int(lab), round_, ts) for i, lab in zip(ids, labels)),
             )
             conn.execute(
-                "INSERT INTO rounds (round, queried, record) VALUES (?, ?, NULL)",
-                (round_, int(queried)),
+                "INSERT INTO rounds (round, queried, record) VALUES (?, ?, ?)",
+                (round_, int(queried), None if record is None else json.dumps(record)),
             )
             conn.execute("COMMIT")
         except BaseException:

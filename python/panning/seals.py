@@ -31,6 +31,7 @@ calling it twice returns the same ids.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_EXPAND_BUDGET",
     "DEFAULT_K",
     "DEFAULT_MAX_K",
+    "DEFAULT_PROBE",
     "RoundRecord",
     "Seals",
     "SealsConfig",
@@ -83,6 +85,7 @@ DEFAULT_K = 20
 DEFAULT_MAX_K = 100
 DEFAULT_EXPAND_BUDGET = 2000
 DEFAULT_EXPAND: Literal["positives", "all"] = "positives"
+DEFAULT_PROBE = 30
 
 Candidates = Literal["knn", "all"]
 
@@ -140,6 +143,7 @@ class SealsConfig:
     seed: int = 0
     metric: str = "cosine"
     expand_budget: int | None = DEFAULT_EXPAND_BUDGET
+    probe: int = DEFAULT_PROBE
 
     def __post_init__(self) -> None:
         if self.candidates not in ("knn", "all"):
@@ -157,6 +161,8 @@ class SealsConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if isinstance(self.min_pool, bool) or int(self.min_pool) != self.min_pool:
             raise ValueError(f"min_pool must be an integer, got {self.min_pool!r}")
+        if isinstance(self.probe, bool) or int(self.probe) != self.probe or self.probe < 0:
+            raise ValueError(f"probe must be a non-negative integer, got {self.probe!r}")
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(sorted(int(c) for c in self.classes)))
 
@@ -169,9 +175,11 @@ class SealsConfig:
     @classmethod
     def from_stored(cls, cfg: dict[str, Any]) -> SealsConfig:
         """From a session file's ``config`` (fields it lacks take their defaults, except
-        ``expand_budget``: a file without it was written before it existed, so none)."""
+        ``expand_budget`` and ``probe``: a file without them was written before they existed, so
+        none)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{"expand_budget": None, **{k: v for k, v in cfg.items() if k in names}})
+        old = {"expand_budget": None, "probe": 0}
+        return cls(**{**old, **{k: v for k, v in cfg.items() if k in names}})
 
 
 def average_precision(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> float:
@@ -247,6 +255,21 @@ def _as_labels(labels: Any, count: int) -> np.ndarray:
     return _int64_values(a, "labels")
 
 
+def _stored_probe(record: dict[str, Any] | None, round_: int, n: int) -> np.ndarray | None:
+    """A round record's ``probed`` ids (checked: sorted distinct ids in ``[0, n)``), or None."""
+    if record is None or record.get("probed") is None:
+        return None
+    raw = record["probed"]
+    ok = isinstance(raw, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in raw)
+    ids = np.asarray(raw if ok else [], dtype=np.int64)
+    if not ok or (ids.size and (ids[0] < 0 or ids[-1] >= n or np.any(np.diff(ids) <= 0))):
+        raise ValueError(
+            f"the session file's round {round_} record has an invalid 'probed' list: expected "
+            f"ascending distinct dataset ids in [0, {n})"
+        )
+    return ids
+
+
 def _stored_index(meta: dict[str, Any], path: str) -> dict[str, Any] | None:
     """The session's ``index`` record, validated, with its file resolved to an absolute path."""
     entry = meta.get("index")
@@ -319,6 +342,15 @@ class Seals:
     expand : {"positives", "all"}
         Which newly labeled items add their neighbours to the pool (default ``"positives"``;
         multi-class sessions, ``positive_label=None``, need ``"all"``).
+    probe : int
+        Each query also considers the ``probe`` unlabeled ids (default ``DEFAULT_PROBE`` = 30)
+        the model scores highest anywhere in the data, found by one search of the index with
+        the model's weight vector; they join the pool when the round is taught. This reaches
+        the parts of a concept that no labeled positive's neighbourhood touches. It runs when
+        the neighbours come from an index with the ``"cosine"`` or ``"ip"`` metric (the
+        default index; not a precomputed graph), the session has a ``positive_label`` and the
+        model is linear (has ``coef_``: the default model, scikit-learn's linear models); else
+        it does nothing. ``0``: off.
     strategy : str or Strategy
         ``"entropy"`` (default), ``"margin"``, ``"least_confidence"``,
         ``"most_likely_positive"``, ``"information_density"``, ``"kcenters"`` (labeled items
@@ -394,6 +426,7 @@ class Seals:
         metric: str = "cosine",
         progress: bool = False,
         expand_budget: int | None = DEFAULT_EXPAND_BUDGET,
+        probe: int = DEFAULT_PROBE,
     ) -> None:
         if path is not None and os.path.exists(path):  # before any costly graph build
             raise FileExistsError(
@@ -407,7 +440,7 @@ class Seals:
                 k=k, max_k=max_k, min_pool=min_pool, expand=expand, candidates=candidates,
                 positive_label=positive_label,
                 classes=None if classes is None else tuple(classes), seed=seed, metric=metric,
-                expand_budget=expand_budget,
+                expand_budget=expand_budget, probe=probe,
             )  # fmt: skip
             self._create(
                 embeddings, path, config, neighbors=neighbors, strategy=strategy, model=model,
@@ -507,6 +540,7 @@ class Seals:
         self.seed = int(config.seed)
         self.metric = metric
         self.expand_budget = config.expand_budget
+        self.probe = int(config.probe)
         self.progress = progress
         if isinstance(strategy, str):
             strategy = canonical_name(strategy)  # aliases: max_entropy, breaking_ties, ...
@@ -556,6 +590,7 @@ class Seals:
         self._strategy_cache: dict[str, Any] = {}
         self._pending: dict[str, float] = {}
         self._pending_filled = 0
+        self._pending_probe: np.ndarray | None = None
         self._queried = False
         self.history: list[RoundRecord] = []
 
@@ -613,7 +648,7 @@ class Seals:
             k=self.k, max_k=self.max_k, min_pool=self.min_pool, expand=self.expand,
             candidates=self.candidates, positive_label=self.positive_label,
             classes=None if self.classes is None else tuple(self.classes), seed=self.seed,
-            metric=self.metric, expand_budget=self.expand_budget,
+            metric=self.metric, expand_budget=self.expand_budget, probe=self.probe,
         )  # fmt: skip
 
     @classmethod
@@ -718,9 +753,13 @@ class Seals:
                 )
             replay = store.rounds(meta["rows"], cfg.get("classes"), store.excluded())
             for r, queried, record, ids, labels in replay:
+                probed = _stored_probe(record, r, self._n)
                 if queried:
-                    self._mark_scored(self._candidate_ids())
-                self._apply(ids, labels)
+                    cands = self._candidate_ids()
+                    if probed is not None:
+                        cands = np.union1d(cands, probed)
+                    self._mark_scored(cands)
+                self._apply(ids, labels, None, probed)
                 self._round = r + 1
                 rec = self._record({})
                 if record is not None:
@@ -844,7 +883,12 @@ class Seals:
         n = min(int(n), self._queryable - self._n_labeled)
         rng = np.random.default_rng([self.seed, self._n_labeled])
         training = self._fit()
+        t = time.perf_counter()
+        probed = self._probe_ids()
         cands = self._candidate_ids()
+        if probed.size:  # disjoint from the pool: merge, sorted
+            cands = np.insert(cands, np.searchsorted(cands, probed), probed)
+        probe_seconds = time.perf_counter() - t
         t = time.perf_counter()
         scoring = 0.0
         chosen = np.empty(0, dtype=np.int64)
@@ -875,10 +919,63 @@ class Seals:
         if filled > 0:
             chosen = np.r_[chosen, self._random_fill(filled, chosen, ran, rng)]
         total = time.perf_counter() - t
-        self._pending = {"training": training, "scoring": scoring, "selection": total - scoring}
+        self._pending = {
+            "training": training,
+            "scoring": scoring,
+            "selection": total - scoring,
+            "index": probe_seconds,
+        }
         self._pending_filled = max(filled, 0)
+        self._pending_probe = probed if ran else None
         self._queried = self._queried or ran
         return chosen
+
+    def _probe_ids(self) -> np.ndarray:
+        """The probe: up to ``probe`` unlabeled, unexcluded ids outside the pool that the model
+        scores highest, from one index search with its weight vector (empty when it cannot run:
+        see ``probe`` in the class docstring)."""
+        none = np.empty(0, dtype=np.int64)
+        if self.probe == 0 or self.candidates != "knn" or not isinstance(self._source, IndexSource):
+            return none
+        index = self._source.index
+        if getattr(index, "metric", None) not in ("cosine", "ip"):
+            return none
+        w = self._direction()
+        if w is None:
+            return none
+        skip = np.concatenate([self._pool, self._excluded_ids, *self._ids])
+        # ef only for indexes that take one (exact ones, FlatIndex, do not)
+        takes_ef = "ef" in inspect.signature(index.search).parameters
+        extra = {"ef": max(64, 2 * self.probe)} if takes_ef else {}
+        ids, _ = index.search(w[None, :], self.probe, exclude=skip, **extra)
+        found = np.asarray(ids, dtype=np.int64).ravel()
+        found = found[(found >= 0) & (found < self._n)]
+        # an index may hold ids the session does not know as unlabeled: keep only those
+        found = found[~(self._frontier.is_labeled(found) | self._frontier.is_excluded(found))]
+        return np.setdiff1d(found, self._pool)
+
+    def _direction(self) -> np.ndarray | None:
+        """The positive class's direction in embedding space of a fitted linear model, or None."""
+        col = self._positive_column()
+        coef = getattr(self.model, "coef_", None)
+        if col is None or coef is None or self._fit_classes.shape[0] < 2:
+            return None
+        try:
+            c = np.asarray(coef, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if c.ndim != 2 or c.shape[1] != self._dim:
+            return None
+        if c.shape[0] == 1 and self._fit_classes.shape[0] == 2:  # scikit-learn binary
+            w = c[0] if col == 1 else -c[0]
+        elif c.shape[0] == self._fit_classes.shape[0]:
+            w = c[col] - np.delete(c, col, axis=0).mean(axis=0)
+        else:
+            return None
+        if not np.all(np.isfinite(w)) or not np.any(w):
+            return None
+        out: np.ndarray = w.astype(np.float32)
+        return out
 
     def _check_selection(self, chosen: np.ndarray, cands: np.ndarray, take: int) -> None:
         if chosen.shape != (take,) or np.unique(chosen).shape[0] != take:
@@ -937,15 +1034,21 @@ class Seals:
         # a neighbour source returning foreign ids fails this call without recording it.
         expanding = self.candidates == "knn" and self._source is not None
         new_rows = self._neighbors(self._expanders(idx, labs)) if expanding else None
+        probed = self._pending_probe
         if self._store is not None:
-            self._store.append(self._round, self._queried, idx, labs)
-        self._apply(idx, labs, new_rows)
+            extra = None if probed is None else {"probed": probed.tolist()}
+            self._store.append(self._round, self._queried, idx, labs, extra)
+        self._apply(idx, labs, new_rows, probed)
         seconds = dict(self._pending)
         seconds["index"] = (
-            time.perf_counter() - t + (self._index_seconds if self._round == 0 else 0)
+            seconds.get("index", 0.0)
+            + time.perf_counter()
+            - t
+            + (self._index_seconds if self._round == 0 else 0)
         )
         self._round += 1
         self._pending = {}
+        self._pending_probe = None
         self._queried = False
         rec = self._record(seconds)
         rec.filled_random = min(self._pending_filled, int(idx.shape[0]))
@@ -955,10 +1058,20 @@ class Seals:
             rec.average_precision = self._evaluate()
         self.history.append(rec)
         if self._store is not None:
-            self._store.set_record(self._round - 1, rec.as_dict())
+            record = rec.as_dict()
+            if probed is not None:
+                record["probed"] = probed.tolist()
+            self._store.set_record(self._round - 1, record)
 
-    def _apply(self, ids: np.ndarray, labels: np.ndarray, rows: np.ndarray | None = None) -> None:
-        """Record labels and grow the pool; ``rows``: the expanders' neighbours, if fetched."""
+    def _apply(
+        self,
+        ids: np.ndarray,
+        labels: np.ndarray,
+        rows: np.ndarray | None = None,
+        probed: np.ndarray | None = None,
+    ) -> None:
+        """Record labels and grow the pool; ``rows``: the expanders' neighbours, if fetched;
+        ``probed``: the ids the round's query found with the probe (they join the pool)."""
         self._frontier.label(ids)
         self._ids.append(ids)
         self._labels.append(labels)
@@ -968,6 +1081,9 @@ class Seals:
         if self.candidates != "knn" or self._source is None:
             return
         pool = self._pool[~self._frontier.is_labeled(self._pool)]
+        if probed is not None and probed.size:
+            entered = self._frontier.expand_rows(probed[:, None])
+            pool = np.insert(pool, np.searchsorted(pool, entered), entered)
         expanders = self._expanders(ids, labels)
         width = self._k_eff
         if self.expand_budget is not None and expanders.size:

@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..neighbors import load_or_build_graph
 from ..seals import DEFAULT_K, DEFAULT_MAX_K
 from ._common import UsageError
 from .seals import (
+    index_or_graph,
     load_embeddings_and_labels,
     plot_curves,
     rare_concepts,
@@ -87,9 +87,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"panning demo: {name}; {emb.shape[0]} rows x {emb.shape[1]} dims")
     print(f"concepts {concepts}; seed 5 positives + 95 negatives; {batch} per round to {budget}")
     t = time.perf_counter()
-    graph = load_or_build_graph(emb, max(DEFAULT_K, DEFAULT_MAX_K), None, progress=args.progress)
-    width = max(DEFAULT_K, DEFAULT_MAX_K)
-    print(f"kNN graph ({width} neighbours, k={DEFAULT_K}) built in {time.perf_counter() - t:.1f} s")
+    graph = index_or_graph(emb, max(DEFAULT_K, DEFAULT_MAX_K), None, progress=args.progress)
+    print(f"HNSW index (the session default) built in {time.perf_counter() - t:.1f} s")
     test_ids = split_test(labels.shape[0], 0.2, 0)
     results: dict[str, dict[str, Any]] = {}
     for name_, cand in (("SEALS (knn)", "knn"), ("full scan (all)", "all")):

@@ -18,8 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from ..neighbors import load_or_build_graph
-from ..seals import DEFAULT_EXPAND, DEFAULT_EXPAND_BUDGET, DEFAULT_K, DEFAULT_MAX_K, Seals
+from ..neighbors import build_index, check_index, load_or_build_graph
+from ..seals import (
+    DEFAULT_EXPAND,
+    DEFAULT_EXPAND_BUDGET,
+    DEFAULT_K,
+    DEFAULT_MAX_K,
+    DEFAULT_PROBE,
+    Seals,
+)
 from ._common import UsageError, fraction, load_npy, positive_int
 
 __all__ = ["register", "simulate_concept", "split_test", "rare_concepts"]
@@ -53,6 +60,7 @@ def simulate_concept(
     min_pool: int = 100,
     expand_budget: int | None = DEFAULT_EXPAND_BUDGET,
     expand: str = DEFAULT_EXPAND,
+    probe: int = DEFAULT_PROBE,
     strategy: Any = "max_entropy",
     candidates: str = "knn",
     budget: int = 2000,
@@ -97,6 +105,7 @@ def simulate_concept(
         min_pool=min_pool,
         expand_budget=expand_budget,
         expand=expand,  # type: ignore[arg-type]
+        probe=probe,
         strategy=strategy,
         model=model,
         candidates=candidates,  # type: ignore[arg-type]
@@ -149,8 +158,19 @@ def register(sub: Any) -> None:
         const=None,
         help="every expander adds --k neighbours (widened when the pool runs dry)",
     )
+    p.add_argument(
+        "--probe",
+        type=int,
+        default=DEFAULT_PROBE,
+        help="ids a query also takes from an index search with the model's weights (0: off; "
+        "needs the index, not a .npz graph)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--index", help="kNN graph cache (.npz): loaded when present, else built here")
+    p.add_argument(
+        "--index",
+        help="the session's HNSW index (.hnsw) or a kNN graph cache (.npz): loaded when present, "
+        "else built here (default: an index built in memory)",
+    )
     p.add_argument("--json", help="write the per-round history as JSON here")
     p.add_argument("--plot", help="write a learning curve PNG here (needs matplotlib)")
     p.add_argument("--progress", action="store_true", help="progress bars (needs tqdm)")
@@ -188,6 +208,7 @@ def _run_concepts(
     max_k: int | None,
     expand: str,
     expand_budget: int | None,
+    probe: int,
     seed: int,
     index: str | None,
     progress: bool,
@@ -196,7 +217,7 @@ def _run_concepts(
     t = time.perf_counter()
     graph = None
     if candidates == "knn" or strategy == "information_density":
-        graph = graph_or_usage_error(emb, max(k, max_k or k), index, progress=progress)
+        graph = index_or_graph(emb, max(k, max_k or k), index, progress=progress)
     index_seconds = time.perf_counter() - t
     results = []
     for c in concepts:
@@ -211,6 +232,7 @@ def _run_concepts(
                 max_k=max_k,
                 expand=expand,
                 expand_budget=expand_budget,
+                probe=probe,
                 strategy=strategy,
                 candidates=candidates,
                 budget=budget,
@@ -221,7 +243,7 @@ def _run_concepts(
         )
     config = {
         "strategy": strategy, "candidates": candidates, "k": k, "max_k": max_k, "expand": expand,
-        "expand_budget": expand_budget, "budget": budget, "batch_size": batch_size,
+        "expand_budget": expand_budget, "probe": probe, "budget": budget, "batch_size": batch_size,
         "test_split": test_split, "seed": seed, "rows": int(labels.shape[0]),
         "index_seconds": index_seconds,
     }  # fmt: skip
@@ -250,7 +272,7 @@ def _cmd_seals(args: argparse.Namespace) -> int:
         emb, labels, concepts, test_split=args.test_split, budget=args.budget,
         batch_size=args.batch_size, strategy=args.strategy, candidates=args.candidates, k=args.k,
         max_k=args.max_k, expand=args.expand, expand_budget=args.expand_budget, seed=args.seed,
-        index=args.index,
+        index=args.index, probe=args.probe,
         progress=args.progress,
     )  # fmt: skip
     _print_history(result)
@@ -304,6 +326,27 @@ def load_embeddings_and_labels(emb_path: str, labels_path: str) -> tuple[np.ndar
             "--labels", f"has {labels.shape[0]} rows but --embeddings has {emb.shape[0]}"
         )
     return emb, labels
+
+
+def index_or_graph(emb: Any, k: int, index: str | None, *, progress: bool) -> Any:
+    """The neighbour source of simulated sessions: a ``.npz`` path is a kNN-graph cache
+    (:func:`graph_or_usage_error`); otherwise an ``HNSWIndex`` (cosine) as a ``Seals`` session
+    builds by default, loaded from ``index`` when it exists, else built (and saved there)."""
+    if index is not None and not index.endswith(".hnsw"):
+        return graph_or_usage_error(emb, k, index, progress=progress)
+    from ..hnsw import HNSWIndex
+
+    if index is not None and os.path.exists(index):
+        try:
+            loaded = HNSWIndex.load(index)
+            check_index(loaded, emb, "cosine", index)
+        except (ValueError, OSError) as exc:
+            raise UsageError("--index", str(exc)) from None
+        return loaded
+    built = build_index(emb, metric="cosine", progress=progress)
+    if index is not None:
+        built.save(index)
+    return built
 
 
 def graph_or_usage_error(emb: Any, k: int, index: str | None, *, progress: bool) -> np.ndarray:
