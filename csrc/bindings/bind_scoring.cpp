@@ -112,9 +112,8 @@ void bind_scoring(py::module_& m) {
         }
         std::int64_t* o = out.mutable_data();
         const ScoreMethod sm = method_from_code(method);
-        return without_gil([&] {
-          return cpu::most_uncertain(v, sm, from_logits, k, o, scores, sel,
-                                     python_interrupt_check());
+        without_gil([&] {
+          cpu::most_uncertain(v, sm, from_logits, k, o, scores, sel, python_interrupt_check());
         });
       },
       py::arg("x"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"), py::arg("k"),
@@ -159,8 +158,7 @@ void bind_scoring(py::module_& m) {
           sel.num_exclude = excl.shape(0);
         }
         std::int64_t* o = out.mutable_data();
-        return without_gil(
-            [&] { return cpu::bald_top_k(v, k, o, scores, sel, python_interrupt_check()); });
+        without_gil([&] { cpu::bald_top_k(v, k, o, scores, sel, python_interrupt_check()); });
       },
       py::arg("x"), py::arg("dtype"), py::arg("k"), py::arg("out").noconvert(),
       py::arg("out_scores") = py::none(), py::arg("candidates") = py::none(),
@@ -193,18 +191,18 @@ void bind_scoring(py::module_& m) {
          std::int64_t sample_stride, std::int64_t row_stride, std::int64_t col_stride, int dtype,
          std::int64_t k, std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
          std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
-         int device, std::uintptr_t stream) -> std::int64_t {
+         int device, std::uintptr_t stream) {
         const SamplesView v =
             device_samples(data, samples, rows, cols, sample_stride, row_stride, col_stride, dtype);
         const std::int64_t n = candidates ? num_candidates : v.first.rows;
         if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
 #if PANNING_WITH_CUDA
-        return without_gil([&] {
-          return cuda::bald_top_k(v, k, reinterpret_cast<std::int64_t*>(out),
-                                  reinterpret_cast<void*>(out_scores),
-                                  reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
-                                  reinterpret_cast<void*>(workspace), workspace_bytes, device,
-                                  reinterpret_cast<void*>(stream));
+        without_gil([&] {
+          cuda::bald_top_k(v, k, reinterpret_cast<std::int64_t*>(out),
+                           reinterpret_cast<void*>(out_scores),
+                           reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
+                           reinterpret_cast<void*>(workspace), workspace_bytes, device,
+                           reinterpret_cast<void*>(stream));
         });
 #else
         (void)v, (void)out, (void)out_scores, (void)workspace, (void)workspace_bytes, (void)device,
@@ -259,18 +257,18 @@ void bind_scoring(py::module_& m) {
          std::int64_t col_stride, int dtype, int method, bool from_logits, std::int64_t k,
          std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
          std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
-         int device, std::uintptr_t stream) -> std::int64_t {
+         int device, std::uintptr_t stream) {
         const MatrixView v = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
         const ScoreMethod sm = method_from_code(method);
         const std::int64_t n = candidates ? num_candidates : v.rows;
         if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
 #if PANNING_WITH_CUDA
-        return without_gil([&] {
-          return cuda::most_uncertain(v, sm, from_logits, k, reinterpret_cast<std::int64_t*>(out),
-                                      reinterpret_cast<void*>(out_scores),
-                                      reinterpret_cast<const std::int64_t*>(candidates),
-                                      num_candidates, reinterpret_cast<void*>(workspace),
-                                      workspace_bytes, device, reinterpret_cast<void*>(stream));
+        without_gil([&] {
+          cuda::most_uncertain(v, sm, from_logits, k, reinterpret_cast<std::int64_t*>(out),
+                               reinterpret_cast<void*>(out_scores),
+                               reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
+                               reinterpret_cast<void*>(workspace), workspace_bytes, device,
+                               reinterpret_cast<void*>(stream));
         });
 #else
         (void)v, (void)sm, (void)from_logits, (void)out, (void)out_scores, (void)workspace,
