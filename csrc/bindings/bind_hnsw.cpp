@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings.hpp"
+#include "panning/hnsw.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/hnsw_search.cuh"

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings.hpp"
+#include "panning/knn.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/knn.cuh"

@@ -1,6 +1,7 @@
 // Bindings of uncertainty scoring: validate, release the GIL, call the CPU or CUDA kernels.
 // Dtype and framework handling happens once in python/panning/scoring.py.
 #include "bindings.hpp"
+#include "panning/scoring.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/scoring.cuh"

@@ -13,9 +13,8 @@
 #include <vector>
 
 #include "panning/common.hpp"
-#include "panning/hnsw.hpp"
 #include "panning/interrupt.hpp"
-#include "panning/scoring.hpp"  // bind_scoring.cpp reads the scoring API through this header
+#include "panning/knn.hpp"  // Metric and SearchResult, shared by the nearest-neighbour bindings
 #include "panning/sizes.hpp"
 
 namespace panning::bindings {
