@@ -150,6 +150,25 @@ inline std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
   return {Ids({rows, k}), Dists({rows, k})};
 }
 
+// `search` of the index classes: checks the queries, k, threads and exclusions, allocates the
+// [rows, k] results and runs search(q, k, exclude, n_exclude, threads, ids, distances, interrupt)
+// without the GIL.
+template <class Search>
+std::pair<Ids, Dists> search_rows(const py::array& q, int dtype, std::int64_t k,
+                                  const std::optional<Ids>& exclude, std::int64_t threads,
+                                  Search&& search) {
+  const MatrixView v = host_matrix(q, dtype_from_code(dtype));
+  check_k(k, "k");
+  const int n_threads = threads_arg(threads);
+  const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
+  const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
+  auto out = result_arrays(v.rows, k);
+  std::int64_t* oi = out.first.mutable_data();
+  float* od = out.second.mutable_data();
+  without_gil([&] { search(v, k, ex, n_ex, n_threads, oi, od, python_interrupt_check()); });
+  return out;
+}
+
 // Hands a vector to numpy without copying: the array owns it through a capsule.
 template <class T>
 py::array_t<T> adopt(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
