@@ -69,12 +69,7 @@ def _score(x: Any, method: str, from_logits: bool) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.score_cuda(
-            m.data_ptr,
-            m.rows,
-            m.cols,
-            m.row_stride,
-            m.col_stride,
-            m.dtype,
+            *m.view(),
             code,
             bool(from_logits),
             device_ptr(out),
@@ -183,14 +178,7 @@ def bald(probs: Any) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.bald_cuda(
-            m.data_ptr,
-            s.samples,
-            m.rows,
-            m.cols,
-            s.sample_stride,
-            m.row_stride,
-            m.col_stride,
-            m.dtype,
+            *s.view(),
             device_ptr(out),
             m.device,
             m.stream,
