@@ -146,14 +146,3 @@ def test_labels_by_name_and_number(made):
                 s.parse_label(bad)
         assert s.teach([(0, "cat"), (5, "bird"), ("7", 1)]) == 3
         assert s.export("jsonl").count("\n") == 3
-
-
-def test_docstring_examples():
-    import doctest
-
-    import panning.datasets
-    import panning.labeling
-
-    for mod in (panning.labeling, panning.datasets):
-        result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0 and result.attempted > 0, mod.__name__

@@ -86,12 +86,3 @@ def test_stopping_criteria_in_an_svp_loop_and_bad_arguments() -> None:
         StabilizingPredictions(threshold=0.0)
     with pytest.raises(ValueError):
         MaxConfidence(threshold=1.5)
-
-
-@pytest.mark.parametrize("module", ["panning.stopping", "panning.strategies"])
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module))
-    assert result.attempted > 0 and result.failed == 0

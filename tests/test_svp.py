@@ -250,23 +250,3 @@ def test_accuracy_without_predict_uses_classes():
     x = np.array([[0.9], [0.1], [0.8]])
     assert accuracy(ProbaOnly(), x, [20, 10, 10]) == pytest.approx(2 / 3)
     assert copy.deepcopy(ProbaOnly()).classes_.tolist() == [10, 20]
-
-
-def test_docstring_examples():
-    import doctest
-
-    import panning.agreement
-    import panning.forgetting
-    import panning.kcenter
-    import panning.models
-    import panning.svp
-
-    for mod in (
-        panning.svp,
-        panning.kcenter,
-        panning.agreement,
-        panning.forgetting,
-        panning.models,
-    ):
-        failed, _ = doctest.testmod(mod)
-        assert failed == 0, mod.__name__

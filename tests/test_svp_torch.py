@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
 
@@ -141,12 +139,6 @@ def test_wrong_labels():
         clf().fit(x, y[:10])
     with pytest.raises(RuntimeError, match="not fitted"):
         clf().predict_proba(x)
-
-
-def test_docstring_examples():
-    import panning.models_torch
-
-    assert doctest.testmod(panning.models_torch).failed == 0
 
 
 @pytest.mark.gpu

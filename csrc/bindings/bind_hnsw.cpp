@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bindings.hpp"
+#include "panning/hnsw.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/hnsw_search.cuh"
@@ -45,19 +46,11 @@ void bind_hnsw(py::module_& m) {
           "search",
           [](const cpu::HnswIndex& self, const py::array& q, int dtype, std::int64_t k,
              std::int64_t ef, std::optional<Ids> exclude, std::int64_t threads) {
-            const MatrixView v = host_matrix(q, dtype_from_code(dtype));
-            check_k(k, "k");
             const int ef_int = int_in_range(ef, 1, kMaxK, "ef");
-            const int n_threads = threads_arg(threads);
-            const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
-            const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
-            auto out = result_arrays(v.rows, k);
-            std::int64_t* oi = out.first.mutable_data();
-            float* od = out.second.mutable_data();
-            without_gil([&] {
-              self.search(v, k, ef_int, ex, n_ex, n_threads, oi, od, python_interrupt_check());
-            });
-            return out;
+            return search_rows(q, dtype, k, exclude, threads,
+                               [&](const MatrixView& v, std::int64_t k_checked, auto... rest) {
+                                 self.search(v, k_checked, ef_int, rest...);
+                               });
           },
           py::arg("q"), py::arg("dtype"), py::arg("k"), py::arg("ef"),
           py::arg("exclude").noconvert(), py::arg("threads"))

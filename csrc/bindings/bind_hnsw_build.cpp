@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "bindings.hpp"
+#include "panning/hnsw_build.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/hnsw_build.cuh"

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bindings.hpp"
+#include "panning/knn.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/knn.cuh"
@@ -26,17 +27,8 @@ void bind_knn(py::module_& m) {
           "search",
           [](const cpu::FlatIndex& self, const py::array& q, int dtype, std::int64_t k,
              std::optional<Ids> exclude, std::int64_t threads) {
-            const MatrixView v = host_matrix(q, dtype_from_code(dtype));
-            check_k(k, "k");
-            const int n_threads = threads_arg(threads);
-            const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
-            const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
-            auto out = result_arrays(v.rows, k);
-            std::int64_t* oi = out.first.mutable_data();
-            float* od = out.second.mutable_data();
-            without_gil(
-                [&] { self.search(v, k, ex, n_ex, n_threads, oi, od, python_interrupt_check()); });
-            return out;
+            return search_rows(q, dtype, k, exclude, threads,
+                               [&](auto... args) { self.search(args...); });
           },
           py::arg("q"), py::arg("dtype"), py::arg("k"), py::arg("exclude").noconvert(),
           py::arg("threads"))

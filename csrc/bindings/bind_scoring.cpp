@@ -1,6 +1,7 @@
 // Bindings of uncertainty scoring: validate, release the GIL, call the CPU or CUDA kernels.
 // Dtype and framework handling happens once in python/panning/scoring.py.
 #include "bindings.hpp"
+#include "panning/scoring.hpp"
 
 #if PANNING_WITH_CUDA
 #include "../cuda/scoring.cuh"
@@ -33,6 +34,42 @@ py::array_t<std::int64_t> id_vector(const py::object& o, const char* what) {
   auto a = o.cast<py::array_t<std::int64_t>>();
   if (a.ndim() != 1 || !(a.flags() & py::array::c_style))
     throw py::value_error(std::string(what) + " must be a contiguous 1-D vector");
+  return a;
+}
+
+// The outputs and row selection of a CPU top-k (most_uncertain, bald_top_k), checked. The id
+// vectors are held here, and not mutated, while the GIL is released.
+struct TopKArgs {
+  std::int64_t* out = nullptr;
+  void* scores = nullptr;
+  RowSelection selection;
+  py::array_t<std::int64_t> candidates, exclude;
+};
+
+TopKArgs top_k_args(const MatrixView& x, std::int64_t k,
+                    py::array_t<std::int64_t, py::array::c_style>& out,
+                    const py::object& out_scores, const py::object& candidates,
+                    const py::object& exclude) {
+  if (k < 0) throw py::value_error("k must be >= 0");
+  if (out.ndim() != 1 || out.shape(0) != k)
+    throw py::value_error("out must be an int64 vector of length k");
+  TopKArgs a;
+  if (!out_scores.is_none()) {
+    auto sa = out_scores.cast<py::array>();
+    check_score_output(sa, x, k, "out_scores");
+    a.scores = sa.mutable_data();
+  }
+  if (!candidates.is_none()) {
+    a.candidates = id_vector(candidates, "candidates");
+    a.selection.candidates = a.candidates.data();
+    a.selection.num_candidates = a.candidates.shape(0);
+  }
+  if (!exclude.is_none()) {
+    a.exclude = id_vector(exclude, "exclude");
+    a.selection.exclude = a.exclude.data();
+    a.selection.num_exclude = a.exclude.shape(0);
+  }
+  a.out = out.mutable_data();
   return a;
 }
 
@@ -89,32 +126,11 @@ void bind_scoring(py::module_& m) {
          py::array_t<std::int64_t, py::array::c_style> out, const py::object& out_scores,
          const py::object& candidates, const py::object& exclude) {
         const MatrixView v = host_matrix(x, dtype_from_code(dtype));
-        if (k < 0) throw py::value_error("k must be >= 0");
-        if (out.ndim() != 1 || out.shape(0) != k)
-          throw py::value_error("out must be an int64 vector of length k");
-        void* scores = nullptr;
-        if (!out_scores.is_none()) {
-          auto sa = out_scores.cast<py::array>();
-          check_score_output(sa, v, k, "out_scores");
-          scores = sa.mutable_data();
-        }
-        RowSelection sel;
-        py::array_t<std::int64_t> cand, excl;  // held (and not mutated) while the GIL is released
-        if (!candidates.is_none()) {
-          cand = id_vector(candidates, "candidates");
-          sel.candidates = cand.data();
-          sel.num_candidates = cand.shape(0);
-        }
-        if (!exclude.is_none()) {
-          excl = id_vector(exclude, "exclude");
-          sel.exclude = excl.data();
-          sel.num_exclude = excl.shape(0);
-        }
-        std::int64_t* o = out.mutable_data();
+        const TopKArgs a = top_k_args(v, k, out, out_scores, candidates, exclude);
         const ScoreMethod sm = method_from_code(method);
-        return without_gil([&] {
-          return cpu::most_uncertain(v, sm, from_logits, k, o, scores, sel,
-                                     python_interrupt_check());
+        without_gil([&] {
+          cpu::most_uncertain(v, sm, from_logits, k, a.out, a.scores, a.selection,
+                              python_interrupt_check());
         });
       },
       py::arg("x"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"), py::arg("k"),
@@ -137,30 +153,9 @@ void bind_scoring(py::module_& m) {
          py::array_t<std::int64_t, py::array::c_style> out, const py::object& out_scores,
          const py::object& candidates, const py::object& exclude) {
         const SamplesView v = host_samples(x, dtype_from_code(dtype));
-        if (k < 0) throw py::value_error("k must be >= 0");
-        if (out.ndim() != 1 || out.shape(0) != k)
-          throw py::value_error("out must be an int64 vector of length k");
-        void* scores = nullptr;
-        if (!out_scores.is_none()) {
-          auto sa = out_scores.cast<py::array>();
-          check_score_output(sa, v.first, k, "out_scores");
-          scores = sa.mutable_data();
-        }
-        RowSelection sel;
-        py::array_t<std::int64_t> cand, excl;  // held (and not mutated) while the GIL is released
-        if (!candidates.is_none()) {
-          cand = id_vector(candidates, "candidates");
-          sel.candidates = cand.data();
-          sel.num_candidates = cand.shape(0);
-        }
-        if (!exclude.is_none()) {
-          excl = id_vector(exclude, "exclude");
-          sel.exclude = excl.data();
-          sel.num_exclude = excl.shape(0);
-        }
-        std::int64_t* o = out.mutable_data();
-        return without_gil(
-            [&] { return cpu::bald_top_k(v, k, o, scores, sel, python_interrupt_check()); });
+        const TopKArgs a = top_k_args(v.first, k, out, out_scores, candidates, exclude);
+        without_gil(
+            [&] { cpu::bald_top_k(v, k, a.out, a.scores, a.selection, python_interrupt_check()); });
       },
       py::arg("x"), py::arg("dtype"), py::arg("k"), py::arg("out").noconvert(),
       py::arg("out_scores") = py::none(), py::arg("candidates") = py::none(),
@@ -193,18 +188,18 @@ void bind_scoring(py::module_& m) {
          std::int64_t sample_stride, std::int64_t row_stride, std::int64_t col_stride, int dtype,
          std::int64_t k, std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
          std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
-         int device, std::uintptr_t stream) -> std::int64_t {
+         int device, std::uintptr_t stream) {
         const SamplesView v =
             device_samples(data, samples, rows, cols, sample_stride, row_stride, col_stride, dtype);
         const std::int64_t n = candidates ? num_candidates : v.first.rows;
         if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
 #if PANNING_WITH_CUDA
-        return without_gil([&] {
-          return cuda::bald_top_k(v, k, reinterpret_cast<std::int64_t*>(out),
-                                  reinterpret_cast<void*>(out_scores),
-                                  reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
-                                  reinterpret_cast<void*>(workspace), workspace_bytes, device,
-                                  reinterpret_cast<void*>(stream));
+        without_gil([&] {
+          cuda::bald_top_k(v, k, reinterpret_cast<std::int64_t*>(out),
+                           reinterpret_cast<void*>(out_scores),
+                           reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
+                           reinterpret_cast<void*>(workspace), workspace_bytes, device,
+                           reinterpret_cast<void*>(stream));
         });
 #else
         (void)v, (void)out, (void)out_scores, (void)workspace, (void)workspace_bytes, (void)device,
@@ -259,18 +254,18 @@ void bind_scoring(py::module_& m) {
          std::int64_t col_stride, int dtype, int method, bool from_logits, std::int64_t k,
          std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
          std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
-         int device, std::uintptr_t stream) -> std::int64_t {
+         int device, std::uintptr_t stream) {
         const MatrixView v = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
         const ScoreMethod sm = method_from_code(method);
         const std::int64_t n = candidates ? num_candidates : v.rows;
         if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
 #if PANNING_WITH_CUDA
-        return without_gil([&] {
-          return cuda::most_uncertain(v, sm, from_logits, k, reinterpret_cast<std::int64_t*>(out),
-                                      reinterpret_cast<void*>(out_scores),
-                                      reinterpret_cast<const std::int64_t*>(candidates),
-                                      num_candidates, reinterpret_cast<void*>(workspace),
-                                      workspace_bytes, device, reinterpret_cast<void*>(stream));
+        without_gil([&] {
+          cuda::most_uncertain(v, sm, from_logits, k, reinterpret_cast<std::int64_t*>(out),
+                               reinterpret_cast<void*>(out_scores),
+                               reinterpret_cast<const std::int64_t*>(candidates), num_candidates,
+                               reinterpret_cast<void*>(workspace), workspace_bytes, device,
+                               reinterpret_cast<void*>(stream));
         });
 #else
         (void)v, (void)sm, (void)from_logits, (void)out, (void)out_scores, (void)workspace,

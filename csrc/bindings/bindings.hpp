@@ -13,9 +13,8 @@
 #include <vector>
 
 #include "panning/common.hpp"
-#include "panning/hnsw.hpp"
 #include "panning/interrupt.hpp"
-#include "panning/scoring.hpp"  // bind_scoring.cpp reads the scoring API through this header
+#include "panning/knn.hpp"  // Metric and SearchResult, shared by the nearest-neighbour bindings
 #include "panning/sizes.hpp"
 
 namespace panning::bindings {
@@ -149,6 +148,25 @@ inline std::pair<Ids, Dists> result_arrays(std::int64_t rows, std::int64_t k) {
     throw py::value_error("the search results: " + std::to_string(rows) + " x " +
                           std::to_string(k) + " elements exceed the address space");
   return {Ids({rows, k}), Dists({rows, k})};
+}
+
+// `search` of the index classes: checks the queries, k, threads and exclusions, allocates the
+// [rows, k] results and runs search(q, k, exclude, n_exclude, threads, ids, distances, interrupt)
+// without the GIL.
+template <class Search>
+std::pair<Ids, Dists> search_rows(const py::array& q, int dtype, std::int64_t k,
+                                  const std::optional<Ids>& exclude, std::int64_t threads,
+                                  Search&& search) {
+  const MatrixView v = host_matrix(q, dtype_from_code(dtype));
+  check_k(k, "k");
+  const int n_threads = threads_arg(threads);
+  const std::int64_t* ex = ids_pointer(exclude, -1, "exclude");
+  const std::int64_t n_ex = exclude ? exclude->shape(0) : 0;
+  auto out = result_arrays(v.rows, k);
+  std::int64_t* oi = out.first.mutable_data();
+  float* od = out.second.mutable_data();
+  without_gil([&] { search(v, k, ex, n_ex, n_threads, oi, od, python_interrupt_check()); });
+  return out;
 }
 
 // Hands a vector to numpy without copying: the array owns it through a capsule.

@@ -4,7 +4,7 @@
 #include <iterator>
 
 #include "distance_kernels.hpp"
-#include "panning/hnsw.hpp"
+#include "panning/knn.hpp"
 #include "simd_dispatch.hpp"
 
 namespace panning::cpu {

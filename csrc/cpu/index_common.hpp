@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "distance_kernels.hpp"
-#include "panning/hnsw.hpp"
+#include "panning/knn.hpp"
 #include "panning/scoring_math.hpp"
 #include "panning/sizes.hpp"
 

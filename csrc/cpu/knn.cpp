@@ -23,6 +23,8 @@
 // In both, each (query block, slice of rows) pair is one task, so a handful of queries still uses
 // all threads; per-task top-k lists are merged at the end.
 
+#include "panning/knn.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -34,6 +36,22 @@
 
 #include "index_common.hpp"
 #include "panning/knn_math.hpp"
+
+namespace panning {
+
+const char* metric_name(Metric m) {
+  switch (m) {
+    case Metric::kL2:
+      return "l2";
+    case Metric::kIP:
+      return "ip";
+    case Metric::kCosine:
+      return "cosine";
+  }
+  return "?";
+}
+
+}  // namespace panning
 
 namespace panning::cpu {
 

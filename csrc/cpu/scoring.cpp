@@ -176,10 +176,11 @@ bool strictly_increasing(const std::int64_t* ids, std::int64_t n) {
 
 // The fused top-k over any row scorer: score_block(rows, n, i0, i1, out, rowbuf) scores
 // positions [i0, i1); `negate` turns smaller-is-more-uncertain scores (margin) into keys.
+// `invalid_why` describes an invalid row of this input, for invalid_row_error.
 template <class K, class ScoreBlock>
-std::int64_t top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_block, std::int64_t k,
-                         std::int64_t* out_rows, K* out_scores, const RowSelection& sel,
-                         const InterruptCheck& interrupted) {
+void top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_block, std::int64_t k,
+                 std::int64_t* out_rows, K* out_scores, const RowSelection& sel,
+                 const char* invalid_why, const InterruptCheck& interrupted) {
   // Excluded rows live in a bitmap (O(rows / 8) bytes); candidates are scored in place through
   // their ids, so x is never gathered or copied.
   const bool has_exclude = sel.exclude != nullptr && sel.num_exclude > 0;
@@ -214,7 +215,7 @@ std::int64_t top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_bl
   if (k < 0 || k > eligible)
     throw std::invalid_argument("k=" + std::to_string(k) + " is out of range for " +
                                 std::to_string(eligible) + " eligible rows");
-  if (k == 0) return -1;
+  if (k == 0) return;
 
   const int threads = max_threads();
   // Per-thread partial top-k: candidates that beat the thread's current k-th best are appended to
@@ -243,7 +244,7 @@ std::int64_t top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_bl
   });
 
   const std::int64_t bad = *std::min_element(first_bad.begin(), first_bad.end());
-  if (bad != std::numeric_limits<std::int64_t>::max()) return bad;
+  if (bad != std::numeric_limits<std::int64_t>::max()) throw invalid_row_error(bad, invalid_why);
 
   std::vector<Candidate<K>> merged;
   if (threads == 1) {
@@ -262,7 +263,6 @@ std::int64_t top_k_typed(const MatrixView& x, bool negate, ScoreBlock&& score_bl
     out_rows[i] = merged[i].row;
     if (out_scores) out_scores[i] = negate ? -merged[i].key : merged[i].key;
   }
-  return -1;
 }
 
 }  // namespace
@@ -279,20 +279,22 @@ void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, void*
                  });
 }
 
-std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
-                            const RowSelection& selection, const InterruptCheck& interrupted) {
+void most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits, std::int64_t k,
+                    std::int64_t* out_rows, void* out_scores, const RowSelection& selection,
+                    const InterruptCheck& interrupted) {
   const ScoringKernels kernels = active_kernels();
   auto score = [&](const std::int64_t* rows, std::int64_t n, std::int64_t i0, std::int64_t i1,
                    void* out, void* rowbuf) {
     kernels.score_block(x, rows, n, i0, i1, method, from_logits, out, rowbuf);
   };
   const bool negate = method == ScoreMethod::kMargin;
+  const char* why = invalid_row_reason(from_logits);
   if (x.dtype == DType::kFloat64)
-    return top_k_typed<double>(x, negate, score, k, out_rows, static_cast<double*>(out_scores),
-                               selection, interrupted);
-  return top_k_typed<float>(x, negate, score, k, out_rows, static_cast<float*>(out_scores),
-                            selection, interrupted);
+    top_k_typed<double>(x, negate, score, k, out_rows, static_cast<double*>(out_scores), selection,
+                        why, interrupted);
+  else
+    top_k_typed<float>(x, negate, score, k, out_rows, static_cast<float*>(out_scores), selection,
+                       why, interrupted);
 }
 
 void bald_scores(const SamplesView& x, void* out, const InterruptCheck& interrupted) {
@@ -307,19 +309,19 @@ void bald_scores(const SamplesView& x, void* out, const InterruptCheck& interrup
                  });
 }
 
-std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
-                        void* out_scores, const RowSelection& selection,
-                        const InterruptCheck& interrupted) {
+void bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows, void* out_scores,
+                const RowSelection& selection, const InterruptCheck& interrupted) {
   if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
   const ScoringKernels kernels = active_kernels();
   auto score = [&](const std::int64_t* rows, std::int64_t n, std::int64_t i0, std::int64_t i1,
                    void* out,
                    void* rowbuf) { kernels.bald_block(x, rows, n, i0, i1, out, rowbuf); };
   if (x.first.dtype == DType::kFloat64)
-    return top_k_typed<double>(x.first, false, score, k, out_rows, static_cast<double*>(out_scores),
-                               selection, interrupted);
-  return top_k_typed<float>(x.first, false, score, k, out_rows, static_cast<float*>(out_scores),
-                            selection, interrupted);
+    top_k_typed<double>(x.first, false, score, k, out_rows, static_cast<double*>(out_scores),
+                        selection, kInvalidSampleReason, interrupted);
+  else
+    top_k_typed<float>(x.first, false, score, k, out_rows, static_cast<float*>(out_scores),
+                       selection, kInvalidSampleReason, interrupted);
 }
 
 const char* simd_level() {

@@ -1,8 +1,8 @@
 // Exact kNN on the GPU: a distance tile on tensor or CUDA cores, then one warp per row merging the
 // tile into that row's running top-k list, and a refine pass that recomputes the winners'
-// distances directly. The list logic (knn_insert, row_stat, distance_from_dot) is shared with
-// the CPU's exact search (csrc/cpu/knn.cpp) through panning/knn_math.hpp and
-// panning/hnsw_build.hpp.
+// distances directly. The list and distance logic (knn_insert, knn_row_stat,
+// knn_distance_from_dot) is shared with the CPU's exact search (csrc/cpu/knn.cpp) through
+// panning/knn_math.hpp; the (distance, id) order and kNone through panning/hnsw_build.hpp.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -33,7 +33,7 @@ __device__ __forceinline__ float load_elem(const MatrixView& v, std::int64_t r, 
   return __bfloat162float(static_cast<const __nv_bfloat16*>(v.data)[off]);
 }
 
-// One warp per row: stat = graph::row_stat(metric, |row|^2).
+// One warp per row: stat = knn_row_stat(metric, |row|^2).
 __global__ void row_stats_kernel(MatrixView v, int metric, float* out) {
   const std::int64_t row = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
@@ -44,7 +44,7 @@ __global__ void row_stats_kernel(MatrixView v, int metric, float* out) {
     s += e * e;
   }
   s = warp_sum(s);
-  if (lane == 0) out[row] = graph::row_stat(metric, s);
+  if (lane == 0) out[row] = knn_row_stat(metric, s);
 }
 
 struct TileArgs {
@@ -60,7 +60,7 @@ __device__ __forceinline__ void store_distance(const TileArgs& a, std::int64_t r
                                                float dot) {
   if (r < a.rows && c < a.cols)
     a.out[r * a.cols + c] =
-        graph::distance_from_dot(a.metric, a.q_stat[a.q0 + r], a.x_stat[a.x0 + c], dot);
+        knn_distance_from_dot(a.metric, a.q_stat[a.q0 + r], a.x_stat[a.x0 + c], dot);
 }
 
 // CUDA cores: 256 threads, each a 4 x 4 register tile (rows ty + 16 i, columns tx + 16 j).
@@ -248,7 +248,7 @@ __global__ void __launch_bounds__(128)
     nb = warp_sum(nb);
     float d = s;
     if (metric == 1) d = 1.0f - s;
-    if (metric == 2) d = 1.0f - s * graph::row_stat(2, na) * graph::row_stat(2, nb);
+    if (metric == 2) d = 1.0f - s * knn_row_stat(2, na) * knn_row_stat(2, nb);
     if (lane == 0) count = knn_insert(sd[w], si[w], count, std::int64_t{k}, d, v);
     __syncwarp();
   }

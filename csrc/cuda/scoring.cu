@@ -657,16 +657,17 @@ namespace {
 
 // The fused top-k around a row launcher: `score_keys(outputs)` writes the selection keys of the
 // n ranked positions (and the first radix-select pass); `score_rows(ids, k, outputs)` rescores
-// the k winners for out_scores. Returns the first invalid row id or -1.
+// the k winners for out_scores. Throws invalid_row_error(first invalid row, invalid_why) when a
+// ranked row is invalid.
 template <class ScoreKeys, class ScoreRows>
-std::int64_t fused_top_k(std::int64_t n, std::int64_t total_rows, std::int64_t k,
-                         std::int64_t* out_rows, void* out_scores, void* workspace,
-                         std::size_t workspace_bytes, int device, cudaStream_t stream,
-                         ScoreKeys&& score_keys, ScoreRows&& score_rows) {
+void fused_top_k(std::int64_t n, std::int64_t total_rows, std::int64_t k, std::int64_t* out_rows,
+                 void* out_scores, void* workspace, std::size_t workspace_bytes, int device,
+                 cudaStream_t stream, const char* invalid_why, ScoreKeys&& score_keys,
+                 ScoreRows&& score_rows) {
   if (k < 0 || k > n) throw std::invalid_argument("k must lie in [0, candidate rows]");
   if (total_rows > static_cast<std::int64_t>(0xffffffffLL))
     throw std::invalid_argument("top-k on the GPU supports at most 2^32 - 1 rows");
-  if (k == 0) return -1;
+  if (k == 0) return;
   DeviceGuard guard(device);
   const Workspace w = plan_workspace(n, k, workspace);
   if (workspace_bytes < w.total) throw std::invalid_argument("workspace too small");
@@ -715,22 +716,21 @@ std::int64_t fused_top_k(std::int64_t n, std::int64_t total_rows, std::int64_t k
   PANNING_CUDA_CHECK(cudaMemcpyAsync(&first_bad, &w.state->first_bad, sizeof first_bad,
                                      cudaMemcpyDeviceToHost, stream));
   PANNING_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return first_bad < static_cast<unsigned long long>(total_rows)
-             ? static_cast<std::int64_t>(first_bad)
-             : -1;
+  if (first_bad < static_cast<unsigned long long>(total_rows))
+    throw invalid_row_error(static_cast<std::int64_t>(first_bad), invalid_why);
 }
 
 }  // namespace
 
-std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
-                            const std::int64_t* candidates, std::int64_t num_candidates,
-                            void* workspace, std::size_t workspace_bytes, int device,
-                            void* stream_ptr) {
+void most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits, std::int64_t k,
+                    std::int64_t* out_rows, void* out_scores, const std::int64_t* candidates,
+                    std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
+                    int device, void* stream_ptr) {
   const RowsToScore rows{candidates, candidates ? num_candidates : x.rows};
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  return fused_top_k(
+  fused_top_k(
       rows.n, x.rows, k, out_rows, out_scores, workspace, workspace_bytes, device, stream,
+      invalid_row_reason(from_logits),
       [&](const RowOutputs& o) { launch_rows(x, rows, method, from_logits, o, device, stream); },
       [&](const RowsToScore& r, const RowOutputs& o) {
         launch_rows(x, r, method, from_logits, o, device, stream);
@@ -747,16 +747,15 @@ void bald_scores(const SamplesView& x, void* out, int device, void* stream) {
               static_cast<cudaStream_t>(stream));
 }
 
-std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
-                        void* out_scores, const std::int64_t* candidates,
-                        std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
-                        int device, void* stream_ptr) {
+void bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows, void* out_scores,
+                const std::int64_t* candidates, std::int64_t num_candidates, void* workspace,
+                std::size_t workspace_bytes, int device, void* stream_ptr) {
   if (x.samples < 1) throw std::invalid_argument("BALD needs at least one sample");
   const RowsToScore rows{candidates, candidates ? num_candidates : x.first.rows};
   const cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  return fused_top_k(
+  fused_top_k(
       rows.n, x.first.rows, k, out_rows, out_scores, workspace, workspace_bytes, device, stream,
-      [&](const RowOutputs& o) { launch_bald(x, rows, o, device, stream); },
+      kInvalidSampleReason, [&](const RowOutputs& o) { launch_bald(x, rows, o, device, stream); },
       [&](const RowsToScore& r, const RowOutputs& o) { launch_bald(x, r, o, device, stream); });
 }
 

@@ -30,20 +30,19 @@ std::size_t most_uncertain_workspace_bytes(std::int64_t n, std::int64_t k);
 // Writes the k most uncertain rows (int64 row ids, on the device) most uncertain first, ties
 // broken by the lower row id, and their scores when out_scores is not null. candidates (device,
 // unique, in range: the caller checks) restricts the ranking to those rows, read in place; null
-// ranks every row. Synchronises `stream` once to read back the first invalid row, which it
-// returns (-1 when every ranked row is valid; then out_rows is complete).
-std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* out_scores,
-                            const std::int64_t* candidates, std::int64_t num_candidates,
-                            void* workspace, std::size_t workspace_bytes, int device, void* stream);
+// ranks every row. Synchronises `stream` once to read back the first invalid row; when there is
+// one it throws invalid_row_error (panning/scoring.hpp), as the CPU most_uncertain does.
+void most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits, std::int64_t k,
+                    std::int64_t* out_rows, void* out_scores, const std::int64_t* candidates,
+                    std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
+                    int device, void* stream);
 
 // BALD of every row of the [S, N, C] samples (float, or double for float64); asynchronous.
 void bald_scores(const SamplesView& x, void* out, int device, void* stream);
 
 // The k rows of largest BALD (the same contract and workspace as most_uncertain).
-std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
-                        void* out_scores, const std::int64_t* candidates,
-                        std::int64_t num_candidates, void* workspace, std::size_t workspace_bytes,
-                        int device, void* stream);
+void bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows, void* out_scores,
+                const std::int64_t* candidates, std::int64_t num_candidates, void* workspace,
+                std::size_t workspace_bytes, int device, void* stream);
 
 }  // namespace panning::cuda

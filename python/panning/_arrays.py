@@ -88,6 +88,11 @@ class Matrix:
     stream: int  # GPU inputs: the framework's current stream (0 = legacy default)
     source: Any  # the caller's object, to allocate outputs alike
 
+    def view(self) -> tuple[int, int, int, int, int, int]:
+        """The matrix as the ``_core`` CUDA launchers take it: ``(data, rows, cols, row_stride,
+        col_stride, dtype)`` (bind_scoring.cpp builds its MatrixView from these)."""
+        return (self.data_ptr, self.rows, self.cols, self.row_stride, self.col_stride, self.dtype)
+
 
 def as_int(value: Any, what: str) -> int:
     """``value`` as a Python int, or a TypeError naming ``what`` (bools and floats refused)."""
@@ -178,6 +183,21 @@ class Samples:
     samples: int
     sample_stride: int  # in elements
     host: np.ndarray | None
+
+    def view(self) -> tuple[int, int, int, int, int, int, int, int]:
+        """The samples as the ``_core`` CUDA launchers take them: ``(data, samples, rows, cols,
+        sample_stride, row_stride, col_stride, dtype)``."""
+        m = self.first
+        return (
+            m.data_ptr,
+            self.samples,
+            m.rows,
+            m.cols,
+            self.sample_stride,
+            m.row_stride,
+            m.col_stride,
+            m.dtype,
+        )
 
 
 def as_samples(x: Any, what: str = "probs") -> Samples:

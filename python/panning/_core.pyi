@@ -15,7 +15,7 @@ def most_uncertain(
     out_scores: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
-) -> int: ...
+) -> None: ...
 def score_cuda(
     data: int,
     rows: int,
@@ -38,7 +38,7 @@ def bald_top_k(
     out_scores: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
-) -> int: ...
+) -> None: ...
 def bald_cuda(
     data: int,
     samples: int,
@@ -70,7 +70,7 @@ def bald_top_k_cuda(
     workspace_bytes: int,
     device: int,
     stream: int,
-) -> int: ...
+) -> None: ...
 def most_uncertain_cuda_workspace_bytes(rows: int, k: int) -> int: ...
 def most_uncertain_cuda(
     data: int,
@@ -90,7 +90,7 @@ def most_uncertain_cuda(
     workspace_bytes: int,
     device: int,
     stream: int,
-) -> int: ...
+) -> None: ...
 def expand_frontier(
     graph: np.ndarray,
     expanders: np.ndarray | None,

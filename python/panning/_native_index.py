@@ -3,7 +3,7 @@
 :class:`panning.HNSWIndex`.
 
 Metric names are mapped to the native codes here and nowhere else (the ``Metric`` enum of
-``csrc/include/panning/hnsw.hpp``); cosine runs as ``"ip"`` over unit rows wherever a kernel
+``csrc/include/panning/knn.hpp``); cosine runs as ``"ip"`` over unit rows wherever a kernel
 knows only ``l2`` and ``ip``.
 """
 

@@ -8,10 +8,12 @@ code on CPU tensors too, which is how it is tested on machines without a GPU.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import _core
-from ._arrays import Matrix, Samples, device_ptr, empty_like_framework, is_torch
+from ._arrays import Matrix, Samples
+from ._device import Device, is_torch
 
 
 def _as_ids(ids: Any, like: Any, what: str) -> Any:
@@ -88,6 +90,42 @@ def _nonzero(mask: Any) -> Any:
     return mask.nonzero()[0]
 
 
+def _top_k_gpu(
+    m: Matrix,
+    k: int,
+    candidates: Any,
+    exclude: Any,
+    return_scores: bool,
+    score_dtype: str,
+    rank: Callable[[int, int, int, int, int, int], None],
+) -> tuple[Any, Any]:
+    """The device side of a fused top-k: folds ``candidates`` and ``exclude`` into one id vector,
+    allocates the outputs (in the input's framework) and the workspace, and calls
+    ``rank(out, out_scores, candidates, num_candidates, workspace, workspace_bytes)`` with device
+    addresses (0 for an absent output or for "every row"). The launch raises ValueError naming
+    the first invalid ranked row."""
+    cand = candidate_ids(m.source, m.rows, candidates, exclude)
+    n = m.rows if cand is None else int(cand.shape[0])
+    if k > n:
+        raise ValueError(f"k={k} is out of range for {n} eligible rows")
+    device = Device.of(m.source)
+    out = device.empty((k,), "int64")
+    scores = device.empty((k,), score_dtype) if return_scores else None
+    if k == 0:
+        return out, scores
+    nbytes = _core.most_uncertain_cuda_workspace_bytes(n, k)
+    workspace = device.empty((nbytes,), "uint8")
+    rank(
+        device.ptr(out),
+        0 if scores is None else device.ptr(scores),
+        0 if cand is None else device.ptr(cand),
+        n,
+        device.ptr(workspace),
+        nbytes,
+    )
+    return out, scores
+
+
 def most_uncertain_gpu(
     m: Matrix,
     code: int,
@@ -97,38 +135,30 @@ def most_uncertain_gpu(
     exclude: Any,
     return_scores: bool,
     score_dtype: str,
-) -> tuple[Any, Any, int]:
-    """Runs the CUDA top-k; returns (ids, scores or None, first invalid row or -1)."""
-    cand = candidate_ids(m.source, m.rows, candidates, exclude)
-    n = m.rows if cand is None else int(cand.shape[0])
-    if k > n:
-        raise ValueError(f"k={k} is out of range for {n} eligible rows")
-    out = empty_like_framework(m, k, "int64")
-    scores = empty_like_framework(m, k, score_dtype) if return_scores else None
-    if k == 0:
-        return out, scores, -1
-    nbytes = _core.most_uncertain_cuda_workspace_bytes(n, k)
-    workspace = empty_like_framework(m, nbytes, "uint8")
-    bad = _core.most_uncertain_cuda(
-        m.data_ptr,
-        m.rows,
-        m.cols,
-        m.row_stride,
-        m.col_stride,
-        m.dtype,
-        code,
-        from_logits,
+) -> tuple[Any, Any]:
+    """The CUDA top-k of :func:`panning.most_uncertain`: (ids, scores or None)."""
+    return _top_k_gpu(
+        m,
         k,
-        device_ptr(out),
-        0 if scores is None else device_ptr(scores),
-        0 if cand is None else device_ptr(cand),
-        n,
-        device_ptr(workspace),
-        nbytes,
-        m.device,
-        m.stream,
+        candidates,
+        exclude,
+        return_scores,
+        score_dtype,
+        lambda out, scores, cand, n, ws, nbytes: _core.most_uncertain_cuda(
+            *m.view(),
+            code,
+            from_logits,
+            k,
+            out,
+            scores,
+            cand,
+            n,
+            ws,
+            nbytes,
+            m.device,
+            m.stream,
+        ),
     )
-    return out, scores, int(bad)
 
 
 def bald_top_k_gpu(
@@ -138,36 +168,26 @@ def bald_top_k_gpu(
     exclude: Any,
     return_scores: bool,
     score_dtype: str,
-) -> tuple[Any, Any, int]:
-    """The CUDA BALD top-k; returns (ids, scores or None, first invalid row or -1)."""
+) -> tuple[Any, Any]:
+    """The CUDA BALD top-k: (ids, scores or None)."""
     m = s.first
-    cand = candidate_ids(m.source, m.rows, candidates, exclude)
-    n = m.rows if cand is None else int(cand.shape[0])
-    if k > n:
-        raise ValueError(f"k={k} is out of range for {n} eligible rows")
-    out = empty_like_framework(m, k, "int64")
-    scores = empty_like_framework(m, k, score_dtype) if return_scores else None
-    if k == 0:
-        return out, scores, -1
-    nbytes = _core.most_uncertain_cuda_workspace_bytes(n, k)
-    workspace = empty_like_framework(m, nbytes, "uint8")
-    bad = _core.bald_top_k_cuda(
-        m.data_ptr,
-        s.samples,
-        m.rows,
-        m.cols,
-        s.sample_stride,
-        m.row_stride,
-        m.col_stride,
-        m.dtype,
+    return _top_k_gpu(
+        m,
         k,
-        device_ptr(out),
-        0 if scores is None else device_ptr(scores),
-        0 if cand is None else device_ptr(cand),
-        n,
-        device_ptr(workspace),
-        nbytes,
-        m.device,
-        m.stream,
+        candidates,
+        exclude,
+        return_scores,
+        score_dtype,
+        lambda out, scores, cand, n, ws, nbytes: _core.bald_top_k_cuda(
+            *s.view(),
+            k,
+            out,
+            scores,
+            cand,
+            n,
+            ws,
+            nbytes,
+            m.device,
+            m.stream,
+        ),
     )
-    return out, scores, int(bad)

@@ -357,6 +357,12 @@ def exact_knn_graph(
     distances are ordered by lower id. ``metric`` is ``"cosine"``, ``"ip"`` or ``"l2"`` (as in
     :mod:`panning.reference`). Rows beyond ``N - 1`` neighbours are padded with ``-1``.
 
+    This is the NumPy twin of :func:`panning.knn_graph` (``exact=True``, the native scan), kept
+    separate on purpose: it is the BLAS baseline ``bench/bench_knn.py`` measures the native scan
+    against, and tests use it as a graph computed independently of the native code. The two agree
+    except where two candidates at rank ``k`` lie within float32 rounding of each other (this one
+    ranks by ``|b|^2 - 2 <a, b>``; the native scan recomputes the winners' distances directly).
+
     Examples
     --------
     >>> import numpy as np

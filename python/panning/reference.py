@@ -55,15 +55,19 @@ def _softmax_parts(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return invalid, m, e.sum(axis=1), e
 
 
-def entropy(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
-    """-sum p log p per row (natural log, 0 log 0 = 0); NaN for invalid rows."""
+def _probabilities(x: npt.ArrayLike, from_logits: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The invalid-row mask and the rows as probabilities (softmax of logits; invalid rows 0)."""
     a = _as_float64(x)
     if from_logits:
         invalid, _, s, e = _softmax_parts(a)
-        p = e / s[:, None]
-    else:
-        invalid = _invalid_probs(a)
-        p = np.where(invalid[:, None], 0.0, a)
+        return invalid, e / s[:, None]
+    invalid = _invalid_probs(a)
+    return invalid, np.where(invalid[:, None], 0.0, a)
+
+
+def entropy(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
+    """-sum p log p per row (natural log, 0 log 0 = 0); NaN for invalid rows."""
+    invalid, p = _probabilities(x, from_logits)
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
     h = np.maximum(-terms.sum(axis=1), 0.0)
@@ -79,13 +83,7 @@ def _top2(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def margin(x: npt.ArrayLike, *, from_logits: bool = False) -> np.ndarray:
     """p(top1) - p(top2) per row (a missing second class counts as 0); NaN for invalid rows."""
-    a = _as_float64(x)
-    if from_logits:
-        invalid, _, s, e = _softmax_parts(a)
-        p = e / s[:, None]
-    else:
-        invalid = _invalid_probs(a)
-        p = np.where(invalid[:, None], 0.0, a)
+    invalid, p = _probabilities(x, from_logits)
     first, second = _top2(p)
     return np.where(invalid, np.nan, first - np.maximum(second, 0.0))
 

@@ -16,6 +16,7 @@ the kernel's own convention.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -68,12 +69,7 @@ def _score(x: Any, method: str, from_logits: bool) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.score_cuda(
-            m.data_ptr,
-            m.rows,
-            m.cols,
-            m.row_stride,
-            m.col_stride,
-            m.dtype,
+            *m.view(),
             code,
             bool(from_logits),
             device_ptr(out),
@@ -182,14 +178,7 @@ def bald(probs: Any) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.bald_cuda(
-            m.data_ptr,
-            s.samples,
-            m.rows,
-            m.cols,
-            s.sample_stride,
-            m.row_stride,
-            m.col_stride,
-            m.dtype,
+            *s.view(),
             device_ptr(out),
             m.device,
             m.stream,
@@ -200,38 +189,54 @@ def bald(probs: Any) -> Any:
     return out
 
 
+def _check_k(value: Any, m: Matrix, candidates: Any, exclude: Any) -> int:
+    """``k`` as an int; ValueError when it cannot fit the rows (the eligible rows are counted by
+    the kernels, which check ``k`` against them)."""
+    k = as_int(value, "k")
+    if k < 0 or (candidates is None and exclude is None and k > m.rows):
+        raise ValueError(f"k={k} is out of range for {m.rows} rows (need 0 <= k <= rows)")
+    return k
+
+
+def _host_top_k(
+    m: Matrix,
+    k: int,
+    candidates: Any,
+    exclude: Any,
+    return_scores: bool,
+    score_dtype: str,
+    rank: Callable[[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None], None],
+) -> tuple[Any, Any]:
+    """The CPU top-k: id vectors and outputs for ``rank(out, out_scores, candidates, exclude)``
+    (a ``_core`` ranking call), which raises ValueError for an invalid eligible row."""
+    cand = None if candidates is None else _ids_vector(candidates, "candidates")
+    excl = None if exclude is None else _ids_vector(exclude, "exclude")
+    out = empty_like_framework(m, k, "int64")
+    scores = empty_like_framework(m, k, score_dtype) if return_scores else None
+    rank(host_buffer(out), None if scores is None else host_buffer(scores), cand, excl)
+    return out, scores
+
+
 def _bald_top_k(x: Any, k: int, candidates: Any, exclude: Any, return_scores: bool) -> Any:
     s = as_samples(x)
     m = s.first
-    k = as_int(k, "k")
-    if k < 0 or (candidates is None and exclude is None and k > m.rows):
-        raise ValueError(f"k={k} is out of range for {m.rows} rows (need 0 <= k <= rows)")
+    k = _check_k(k, m, candidates, exclude)
     if m.on_gpu:
         _require_cuda(m)
         from ._scoring_gpu import bald_top_k_gpu
 
-        out, scores, bad = bald_top_k_gpu(
-            s, k, candidates, exclude, return_scores, _bald_out_dtype(s)
-        )
+        out, scores = bald_top_k_gpu(s, k, candidates, exclude, return_scores, _bald_out_dtype(s))
     else:
         assert s.host is not None
-        cand = None if candidates is None else _ids_vector(candidates, "candidates")
-        excl = None if exclude is None else _ids_vector(exclude, "exclude")
-        out = empty_like_framework(m, k, "int64")
-        scores = empty_like_framework(m, k, _bald_out_dtype(s)) if return_scores else None
-        bad = _core.bald_top_k(
-            s.host,
-            m.dtype,
+        host = s.host
+        out, scores = _host_top_k(
+            m,
             k,
-            host_buffer(out),
-            None if scores is None else host_buffer(scores),
-            cand,
-            excl,
-        )
-    if bad >= 0:
-        raise ValueError(
-            f"row {bad} is invalid (a sample holds NaN, a negative or an infinite probability) "
-            "and cannot be ranked"
+            candidates,
+            exclude,
+            return_scores,
+            _bald_out_dtype(s),
+            lambda o, os, c, e: _core.bald_top_k(host, m.dtype, k, o, os, c, e),
         )
     return (out, scores) if return_scores else out
 
@@ -312,40 +317,28 @@ def most_uncertain(
         return _bald_top_k(x, k, candidates, exclude, return_scores)
     code = _method_code(method)
     m = as_matrix(x, allow_float64=True)
-    k = as_int(k, "k")
-    if k < 0 or (candidates is None and exclude is None and k > m.rows):
-        raise ValueError(f"k={k} is out of range for {m.rows} rows (need 0 <= k <= rows)")
+    k = _check_k(k, m, candidates, exclude)
     if m.on_gpu:
         _require_cuda(m)
         from ._scoring_gpu import most_uncertain_gpu
 
-        out, scores, bad = most_uncertain_gpu(
+        out, scores = most_uncertain_gpu(
             m, code, bool(from_logits), k, candidates, exclude, return_scores, _score_dtype(m)
         )
     else:
         assert m.host is not None
-        cand = None if candidates is None else _ids_vector(candidates, "candidates")
-        excl = None if exclude is None else _ids_vector(exclude, "exclude")
-        out = empty_like_framework(m, k, "int64")
-        scores = empty_like_framework(m, k, _score_dtype(m)) if return_scores else None
-        bad = _core.most_uncertain(
-            m.host,
-            m.dtype,
-            code,
-            bool(from_logits),
+        host = m.host
+        out, scores = _host_top_k(
+            m,
             k,
-            host_buffer(out),
-            None if scores is None else host_buffer(scores),
-            cand,
-            excl,
+            candidates,
+            exclude,
+            return_scores,
+            _score_dtype(m),
+            lambda o, os, c, e: _core.most_uncertain(
+                host, m.dtype, code, bool(from_logits), k, o, os, c, e
+            ),
         )
-    if bad >= 0:
-        why = (
-            "NaN, +inf or all -inf logits"
-            if from_logits
-            else "NaN, a negative or an infinite probability"
-        )
-        raise ValueError(f"row {bad} is invalid ({why}) and cannot be ranked")
     return (out, scores) if return_scores else out
 
 

@@ -559,6 +559,9 @@ class InformationDensity:
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in their own precision (float64 embeddings stay float64, float32
+    ones are normalised in float32). Not :func:`panning.knn.unit_rows`, which returns the float32
+    rows the native indexes store (normalised in float64): the densities would change."""
     return np.asarray(x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30))
 
 

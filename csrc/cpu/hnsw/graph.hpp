@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../index_common.hpp"
+#include "panning/hnsw.hpp"
 
 namespace panning::cpu {
 

@@ -27,18 +27,6 @@
 
 namespace panning {
 
-const char* metric_name(Metric m) {
-  switch (m) {
-    case Metric::kL2:
-      return "l2";
-    case Metric::kIP:
-      return "ip";
-    case Metric::kCosine:
-      return "cosine";
-  }
-  return "?";
-}
-
 const char* storage_name(Storage s) {
   return s == Storage::kFloat16 ? "float16" : "float32";
 }

@@ -1,9 +1,9 @@
-// Nearest-neighbour indexes on the CPU: an HNSW graph (Malkov & Yashunin, 2018) and its exact
-// twin, a flat index searched by blocked brute force, plus kNN-graph construction.
+// The HNSW index on the CPU (Malkov & Yashunin, 2018) and the batched beam search over its
+// exported links. Its exact twin, FlatIndex, the metrics and the search results are in
+// panning/knn.hpp; building levels from exact candidates is in panning/hnsw_build.hpp.
 //
-// Plain pointers, sizes and MatrixViews only: no Python and no CUDA types. Distances follow
-// hnswlib's conventions: kL2 is the squared Euclidean distance, kIP is 1 - <a, b>, kCosine is
-// 1 - cos(a, b) (vectors are normalised on insert and on query, then kIP is used).
+// Plain pointers, sizes and MatrixViews only: no Python and no CUDA types. Cosine vectors are
+// normalised on insert and on query, then kIP is used.
 //
 // Thread safety: any number of threads may search one index at once; add() takes the index
 // exclusively (searches wait for it and it waits for them), so a search never sees storage that
@@ -17,20 +17,13 @@
 
 #include "panning/common.hpp"
 #include "panning/interrupt.hpp"
+#include "panning/knn.hpp"
 
 namespace panning {
 
-enum class Metric : int { kL2 = 0, kIP = 1, kCosine = 2 };
 enum class Storage : int { kFloat32 = 0, kFloat16 = 1 };
 
-const char* metric_name(Metric m);
 const char* storage_name(Storage s);
-
-// Results of a batch search: row-major [nq, k]; missing results are id -1, distance +inf.
-struct SearchResult {
-  std::vector<std::int64_t> ids;
-  std::vector<float> distances;
-};
 
 struct HnswParams {
   std::int64_t dim = 0;
@@ -120,52 +113,6 @@ class HnswIndex {
   std::unique_ptr<Impl> impl_;
 };
 
-class FlatIndex {
- public:
-  FlatIndex(std::int64_t dim, Metric metric);
-  ~FlatIndex();
-  FlatIndex(const FlatIndex&) = delete;
-  FlatIndex& operator=(const FlatIndex&) = delete;
-
-  void add(const MatrixView& x, const std::int64_t* ids, int threads,
-           const InterruptCheck& interrupted = {});
-  void search(const MatrixView& q, std::int64_t k, const std::int64_t* exclude,
-              std::int64_t n_exclude, int threads, std::int64_t* out_ids, float* out_distances,
-              const InterruptCheck& interrupted = {}) const;
-  // Exact kNN graph of the stored vectors (row i: the k nearest other stored vectors).
-  SearchResult knn_graph(std::int64_t k, int threads, const InterruptCheck& interrupted = {}) const;
-  std::vector<std::int64_t> labels() const;
-  std::int64_t size() const;
-  std::int64_t dim() const;
-  Metric metric() const;
-  std::size_t memory_bytes() const;
-
-  struct Impl;
-
- private:
-  std::unique_ptr<Impl> impl_;
-};
-
-// Steps 2-4 of building an HNSW level from exact kNN candidates (panning/hnsw_build.hpp), on
-// the CPU; the CUDA twins are in csrc/cuda/hnsw_build.cuh. x: the level's vectors, float32
-// [n, dim] contiguous, normalised for cosine (which then runs as kIP). Ids are row numbers of x;
-// kNone pads. All lists are sorted by (distance, id).
-//
-// prune_candidates: cand [n, K] (each row's K nearest other rows), plus optional extra [n, E]
-// candidates (the node's links one level up: long-range edges that keep clusters connected;
-// E = 0 for none) -> out [n, m], the rows kept by the heuristic selection.
-void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, Metric metric,
-                      const std::uint32_t* cand, const float* cand_dist, int K,
-                      const std::uint32_t* extra, const float* extra_dist, int E, int m,
-                      std::uint32_t* out, float* out_dist, int threads,
-                      const InterruptCheck& interrupted = {});
-// reverse_merge: fwd [n, m_in] -> out [n, m_out]: each row's forward links plus the reverse_cap
-// nearest rows linking to it, deduplicated and selected again.
-void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metric,
-                   const std::uint32_t* fwd, const float* fwd_dist, int m_in, int reverse_cap,
-                   int m_out, std::uint32_t* out, float* out_dist, int threads,
-                   const InterruptCheck& interrupted = {});
-
 // Batched beam search over exported links (HnswIndex::export_links), the CPU twin of the CUDA
 // search kernel: greedy descent on the upper levels, then one sorted list of ef entries on level
 // 0, always expanding its nearest unexpanded entry (hnsw_build.hpp's beam_insert). Results are
@@ -176,11 +123,6 @@ void beam_search(const float* x, std::int64_t size, std::int64_t dim, Metric met
                  const std::int64_t* upper_offset, std::int64_t entry, int max_level,
                  const float* q, std::int64_t nq, int k, int ef, std::uint32_t* out_ids,
                  float* out_dist, int threads, const InterruptCheck& interrupted = {});
-
-// The instruction set of the distance kernels: "avx512", "avx2" or "generic".
-const char* distance_simd_level();
-// Forces a level (tests compare every variant). False when unknown or unsupported here.
-bool set_distance_simd_level(const char* level);
 
 }  // namespace cpu
 }  // namespace panning

@@ -13,15 +13,16 @@
 // floating-point distances differ.
 //
 // Functions take raw pointers and a distance callable; none allocates. No intrinsics, no CUDA
-// types: PANNING_HD compiles them for the host and, under nvcc, for the device.
+// types: PANNING_HD compiles them for the host and, under nvcc, for the device. The CPU steps
+// built from them (panning::cpu::prune_candidates, reverse_merge) are declared at the end.
 #pragma once
-
-#include <math.h>
 
 #include <cstdint>
 #include <limits>
 
 #include "panning/common.hpp"
+#include "panning/interrupt.hpp"
+#include "panning/knn.hpp"
 #include "panning/knn_math.hpp"
 
 namespace panning::graph {
@@ -34,24 +35,6 @@ constexpr std::uint32_t kNone = 0xffffffffu;
 // distance (an overflowed norm) sorts after those, so a full list never takes it.
 PANNING_HD bool closer(float da, std::uint32_t ia, float db, std::uint32_t ib) {
   return knn_before(da, ia, db, ib);
-}
-
-// What a row contributes to a distance besides its dot products: the squared norm for kL2
-// (code 0), 1 / norm for kCosine (code 2; a zero row gives distance 1), unused for kIP.
-PANNING_HD float row_stat(int metric, float squared_norm) {
-  if (metric == 0) return squared_norm;
-  if (metric == 2) {
-    const float n = squared_norm > 1e-30f ? squared_norm : 1e-30f;
-    return 1.0f / sqrtf(n);
-  }
-  return 0.0f;
-}
-
-// The distance of a metric from a dot product and the two rows' row_stat values.
-PANNING_HD float distance_from_dot(int metric, float stat_a, float stat_b, float dot) {
-  if (metric == 0) return knn_l2_from_dot(stat_a, stat_b, dot);
-  if (metric == 2) return 1.0f - dot * stat_a * stat_b;
-  return 1.0f - dot;
 }
 
 // Merges two lists sorted by closer() into `out` (capacity na + nb), dropping kNone entries and
@@ -161,3 +144,27 @@ PANNING_HD int level_links(int M, int level) {
 }
 
 }  // namespace panning::graph
+
+namespace panning::cpu {
+
+// Steps 2-4 of building an HNSW level from exact kNN candidates (the pipeline above), on
+// the CPU; the CUDA twins are in csrc/cuda/hnsw_build.cuh. x: the level's vectors, float32
+// [n, dim] contiguous, normalised for cosine (which then runs as kIP). Ids are row numbers of x;
+// kNone pads. All lists are sorted by (distance, id).
+//
+// prune_candidates: cand [n, K] (each row's K nearest other rows), plus optional extra [n, E]
+// candidates (the node's links one level up: long-range edges that keep clusters connected;
+// E = 0 for none) -> out [n, m], the rows kept by the heuristic selection.
+void prune_candidates(const float* x, std::int64_t n, std::int64_t dim, Metric metric,
+                      const std::uint32_t* cand, const float* cand_dist, int K,
+                      const std::uint32_t* extra, const float* extra_dist, int E, int m,
+                      std::uint32_t* out, float* out_dist, int threads,
+                      const InterruptCheck& interrupted = {});
+// reverse_merge: fwd [n, m_in] -> out [n, m_out]: each row's forward links plus the reverse_cap
+// nearest rows linking to it, deduplicated and selected again.
+void reverse_merge(const float* x, std::int64_t n, std::int64_t dim, Metric metric,
+                   const std::uint32_t* fwd, const float* fwd_dist, int m_in, int reverse_cap,
+                   int m_out, std::uint32_t* out, float* out_dist, int threads,
+                   const InterruptCheck& interrupted = {});
+
+}  // namespace panning::cpu

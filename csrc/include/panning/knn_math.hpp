@@ -3,7 +3,7 @@
 // csrc/cuda/knn.cu): distances from a dot product and a bounded, sorted top-k list.
 // No intrinsics, no allocation, no exceptions.
 //
-// Conventions (those of panning/hnsw.hpp and panning.reference):
+// Conventions (those of panning/knn.hpp and panning.reference):
 //   kL2     squared Euclidean distance |a - b|^2, here from the norm expansion
 //           |a|^2 + |b|^2 - 2 <a, b>, clamped at 0 (rounding can make it slightly negative);
 //   kIP     1 - <a, b>;   kCosine: 1 - <a, b> of unit rows.
@@ -17,6 +17,8 @@
 //           never takes it. A row left with fewer than k comparable rows keeps its padding
 //           (-1 / +inf), as it does when the data has fewer than k other rows.
 #pragma once
+
+#include <math.h>
 
 #include <cstdint>
 #include <limits>
@@ -37,6 +39,24 @@ PANNING_HD float knn_l2_from_dot(float sq_a, float sq_b, float dot) {
 
 // 1 - <a, b>: the inner-product and cosine "distances".
 PANNING_HD float knn_ip_from_dot(float dot) {
+  return 1.0f - dot;
+}
+
+// What a row contributes to a distance besides its dot products: the squared norm for kL2
+// (code 0), 1 / norm for kCosine (code 2; a zero row gives distance 1), unused for kIP.
+PANNING_HD float knn_row_stat(int metric, float squared_norm) {
+  if (metric == 0) return squared_norm;
+  if (metric == 2) {
+    const float n = squared_norm > 1e-30f ? squared_norm : 1e-30f;
+    return 1.0f / sqrtf(n);
+  }
+  return 0.0f;
+}
+
+// The distance of a metric from a dot product and the two rows' knn_row_stat values.
+PANNING_HD float knn_distance_from_dot(int metric, float stat_a, float stat_b, float dot) {
+  if (metric == 0) return knn_l2_from_dot(stat_a, stat_b, dot);
+  if (metric == 2) return 1.0f - dot * stat_a * stat_b;
   return 1.0f - dot;
 }
 

@@ -37,6 +37,21 @@ struct SamplesView {
   }
 };
 
+// What most_uncertain and bald_top_k (CPU and CUDA) throw when an eligible row's score is NaN:
+// `row` is the first such row, `why` what makes a row of that input invalid.
+inline std::invalid_argument invalid_row_error(std::int64_t row, const char* why) {
+  return std::invalid_argument("row " + std::to_string(row) + " is invalid (" + why +
+                               ") and cannot be ranked");
+}
+
+// The `why` of invalid_row_error for most_uncertain's input and for BALD's samples.
+inline const char* invalid_row_reason(bool from_logits) {
+  return from_logits ? "NaN, +inf or all -inf logits"
+                     : "NaN, a negative or an infinite probability";
+}
+constexpr const char* kInvalidSampleReason =
+    "a sample holds NaN, a negative or an infinite probability";
+
 namespace cpu {
 
 // out[i] = score of row i of x (NaN for invalid rows): float for float32/float16/bfloat16
@@ -47,12 +62,11 @@ void score_rows(const MatrixView& x, ScoreMethod method, bool from_logits, void*
 // Writes the k most uncertain eligible rows of x into out_rows, most uncertain first, ties broken
 // by the lower row index, and (when out_scores is not null) their scores in the same element type
 // as score_rows. Throws std::invalid_argument for out-of-range or repeated candidate ids,
-// out-of-range excluded ids, or k outside [0, eligible rows]. Returns -1, or the first invalid
-// eligible row (then the outputs are unspecified).
-std::int64_t most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits,
-                            std::int64_t k, std::int64_t* out_rows, void* out_scores = nullptr,
-                            const RowSelection& selection = {},
-                            const InterruptCheck& interrupted = {});
+// out-of-range excluded ids, k outside [0, eligible rows], or an invalid eligible row
+// (invalid_row_error names the first one; then the outputs are unspecified).
+void most_uncertain(const MatrixView& x, ScoreMethod method, bool from_logits, std::int64_t k,
+                    std::int64_t* out_rows, void* out_scores = nullptr,
+                    const RowSelection& selection = {}, const InterruptCheck& interrupted = {});
 
 // BALD (Houlsby et al. 2011; Gal et al. 2017): the mutual information between the prediction and
 // the model parameters, estimated from S Monte-Carlo samples as
@@ -63,9 +77,9 @@ void bald_scores(const SamplesView& x, void* out, const InterruptCheck& interrup
 
 // The k rows of largest BALD among the eligible ones, largest first, ties to the lower row;
 // the same contract as most_uncertain.
-std::int64_t bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
-                        void* out_scores = nullptr, const RowSelection& selection = {},
-                        const InterruptCheck& interrupted = {});
+void bald_top_k(const SamplesView& x, std::int64_t k, std::int64_t* out_rows,
+                void* out_scores = nullptr, const RowSelection& selection = {},
+                const InterruptCheck& interrupted = {});
 
 // The instruction set the scoring kernels run: "avx512", "avx2" or "generic".
 const char* simd_level();
