@@ -1,6 +1,6 @@
 // Bindings of frontier expansion. The Python layer (python/panning/frontier.py) checks dtypes and
-// shapes; this layer checks the sizes again, turns them into views, releases the GIL and reports
-// invalid ids.
+// shapes; this layer checks the sizes again, turns them into views and releases the GIL; invalid
+// ids raise std::invalid_argument in the core (ValueError).
 #include <optional>
 #include <string>
 
@@ -13,18 +13,6 @@
 
 namespace panning::bindings {
 namespace {
-
-[[noreturn]] void raise_frontier_error(const FrontierError& e, std::int64_t n, bool graph_form) {
-  const std::string range = "[0, " + std::to_string(n) + ")";
-  const std::string at = std::to_string(e.position);
-  if (e.kind == FrontierError::kNewIdOutOfRange)
-    throw py::value_error("new_ids[" + at + "] = " + std::to_string(e.value) +
-                          " is not a dataset id in " + range);
-  throw py::value_error((graph_form ? "the kNN graph row of new_ids[" + at + "]"
-                                    : "row " + at + " of the neighbour lists") +
-                        " holds " + std::to_string(e.value) +
-                        ", which is neither -1 nor an id in " + range);
-}
 
 GraphView graph_view(std::uintptr_t data, std::int64_t rows, std::int64_t k,
                      std::int64_t row_stride, std::int64_t col_stride) {
@@ -97,11 +85,8 @@ void bind_frontier(py::module_& m) {
         state.labeled = labeled.mutable_data();
         state.pool = pool.mutable_data();
         state.excluded = excluded ? excluded->data() : nullptr;
-        FrontierError error;
         std::vector<std::int64_t> entered =
-            without_gil([&] { return cpu::expand_frontier(g, r, state, &error); });
-        if (error.kind != FrontierError::kNone)
-          raise_frontier_error(error, n, expanders.has_value());
+            without_gil([&] { return cpu::expand_frontier(g, r, state); });
         py::array_t<std::int64_t> out(static_cast<py::ssize_t>(entered.size()));
         std::copy(entered.begin(), entered.end(), out.mutable_data());
         return out;
@@ -140,14 +125,11 @@ void bind_frontier(py::module_& m) {
         state.labeled = reinterpret_cast<std::uint64_t*>(labeled);
         state.pool = reinterpret_cast<std::uint64_t*>(pool);
         state.excluded = reinterpret_cast<const std::uint64_t*>(excluded);
-        FrontierError error;
-        const std::int64_t entered = without_gil([&] {
+        return without_gil([&] {
           return cuda::expand_frontier(g, r, state, reinterpret_cast<std::int64_t*>(out),
-                                       reinterpret_cast<void*>(workspace), workspace_bytes, &error,
-                                       device, reinterpret_cast<void*>(stream));
+                                       reinterpret_cast<void*>(workspace), workspace_bytes, device,
+                                       reinterpret_cast<void*>(stream));
         });
-        if (error.kind != FrontierError::kNone) raise_frontier_error(error, n, expanders != 0);
-        return entered;
 #else
         (void)r, (void)labeled, (void)pool, (void)excluded, (void)out, (void)workspace,
             (void)workspace_bytes, (void)device, (void)stream;

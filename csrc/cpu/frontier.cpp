@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <atomic>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #if PANNING_WITH_OPENMP
 #include <omp.h>
@@ -18,7 +20,7 @@ std::uint64_t atomic_fetch_or(std::uint64_t* word, std::uint64_t mask) {
   return __atomic_fetch_or(word, mask, __ATOMIC_RELAXED);
 }
 
-std::int64_t neighbour(const GraphView& g, std::int64_t row, std::int64_t j) {
+std::int64_t neighbour_of(const GraphView& g, std::int64_t row, std::int64_t j) {
   return g.ids[row * g.row_stride + j * g.col_stride];
 }
 
@@ -26,24 +28,28 @@ std::int64_t row_of(const ExpandRequest& r, std::int64_t i) {
   return r.expanders == nullptr ? i : r.expanders[i];
 }
 
-// The first problem in the i-th expander's input, or kNone.
-FrontierError check_expander(const GraphView& g, const ExpandRequest& r, std::int64_t n,
-                             std::int64_t i) {
+// Whether the i-th expander's input is valid; if not, the offending value and its kind.
+bool check_expander(const GraphView& g, const ExpandRequest& r, std::int64_t n, std::int64_t i,
+                    std::int64_t* value = nullptr, bool* neighbour = nullptr) {
   const std::int64_t row = row_of(r, i);
-  if (row < 0 || row >= g.rows || (r.label && row >= n))
-    return FrontierError{FrontierError::kNewIdOutOfRange, i, row};
-  for (std::int64_t j = r.col_begin; j < r.col_end; ++j) {
-    const std::int64_t v = neighbour(g, row, j);
-    if (!graph_entry_valid(v, n)) return FrontierError{FrontierError::kNeighbourOutOfRange, i, v};
+  if (row < 0 || row >= g.rows || (r.label && row >= n)) {
+    if (value) *value = row, *neighbour = false;
+    return false;
   }
-  return FrontierError{};
+  for (std::int64_t j = r.col_begin; j < r.col_end; ++j) {
+    const std::int64_t v = neighbour_of(g, row, j);
+    if (!graph_entry_valid(v, n)) {
+      if (value) *value = v, *neighbour = true;
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
 
 std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRequest& request,
-                                          const FrontierBitmaps& state, FrontierError* error) {
-  *error = FrontierError{};
+                                          const FrontierBitmaps& state) {
   const std::int64_t count = request.count;
   const std::int64_t width = request.col_end - request.col_begin;
   // Threads pay off only on large batches; SEALS rounds are often ~100 ids x k neighbours.
@@ -52,11 +58,12 @@ std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRe
   std::int64_t first_bad = std::numeric_limits<std::int64_t>::max();
 #pragma omp parallel for schedule(static) reduction(min : first_bad) if (parallel)
   for (std::int64_t i = 0; i < count; ++i)
-    if (check_expander(graph, request, state.n, i).kind != FrontierError::kNone)
-      first_bad = std::min(first_bad, i);
+    if (!check_expander(graph, request, state.n, i)) first_bad = std::min(first_bad, i);
   if (first_bad != std::numeric_limits<std::int64_t>::max()) {
-    *error = check_expander(graph, request, state.n, first_bad);
-    return {};
+    std::int64_t value = 0;
+    bool neighbour = false;
+    check_expander(graph, request, state.n, first_bad, &value, &neighbour);
+    throw_frontier_input_error(request, first_bad, value, neighbour, state.n);
   }
   // 2. the expanders are labeled and leave the pool
   if (request.label) {
@@ -83,7 +90,7 @@ std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRe
     for (std::int64_t i = 0; i < count; ++i) {
       const std::int64_t row = row_of(request, i);
       for (std::int64_t j = request.col_begin; j < request.col_end; ++j) {
-        const std::int64_t v = neighbour(graph, row, j);
+        const std::int64_t v = neighbour_of(graph, row, j);
         if (!frontier_may_enter(state, v)) continue;
         const std::uint64_t mask = bitmap_mask(v);
         if (!(atomic_fetch_or(&state.pool[bitmap_word(v)], mask) & mask)) mine.push_back(v);
@@ -100,3 +107,20 @@ std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRe
 }
 
 }  // namespace panning::cpu
+
+namespace panning {
+
+void throw_frontier_input_error(const ExpandRequest& request, std::int64_t i, std::int64_t value,
+                                bool neighbour, std::int64_t n) {
+  const std::string range = "[0, " + std::to_string(n) + ")";
+  const std::string at = std::to_string(i);
+  if (!neighbour)
+    throw std::invalid_argument("new_ids[" + at + "] = " + std::to_string(value) +
+                                " is not a dataset id in " + range);
+  throw std::invalid_argument(
+      (request.expanders != nullptr ? "the kNN graph row of new_ids[" + at + "]"
+                                    : "row " + at + " of the neighbour lists") +
+      " holds " + std::to_string(value) + ", which is neither -1 nor an id in " + range);
+}
+
+}  // namespace panning

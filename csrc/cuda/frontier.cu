@@ -112,9 +112,7 @@ std::size_t expand_frontier_workspace_bytes(std::int64_t count, std::int64_t k) 
 
 std::int64_t expand_frontier(const GraphView& graph, const ExpandRequest& request,
                              const FrontierBitmaps& state, std::int64_t* out, void* workspace,
-                             std::size_t workspace_bytes, FrontierError* error, int device,
-                             void* stream_ptr) {
-  *error = FrontierError{};
+                             std::size_t workspace_bytes, int device, void* stream_ptr) {
   const std::int64_t count = request.count;
   const std::int64_t width = request.col_end - request.col_begin;
   if (count == 0 || (width <= 0 && !request.label)) return 0;
@@ -142,18 +140,13 @@ std::int64_t expand_frontier(const GraphView& graph, const ExpandRequest& reques
     if (request.expanders != nullptr)
       PANNING_CUDA_CHECK(
           cudaMemcpy(&row, request.expanders + i, sizeof row, cudaMemcpyDeviceToHost));
-    if (row < 0 || row >= graph.rows || (request.label && row >= state.n)) {
-      *error = FrontierError{FrontierError::kNewIdOutOfRange, i, row};
-      return 0;
-    }
+    if (row < 0 || row >= graph.rows || (request.label && row >= state.n))
+      throw_frontier_input_error(request, i, row, false, state.n);
     for (std::int64_t j = request.col_begin; j < request.col_end; ++j) {
       std::int64_t v = 0;
       PANNING_CUDA_CHECK(cudaMemcpy(&v, graph.ids + row * graph.row_stride + j * graph.col_stride,
                                     sizeof v, cudaMemcpyDeviceToHost));
-      if (!graph_entry_valid(v, state.n)) {
-        *error = FrontierError{FrontierError::kNeighbourOutOfRange, i, v};
-        return 0;
-      }
+      if (!graph_entry_valid(v, state.n)) throw_frontier_input_error(request, i, v, true, state.n);
     }
     throw std::logic_error("frontier validation disagrees with its host re-check");
   }

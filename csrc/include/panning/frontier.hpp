@@ -67,22 +67,21 @@ PANNING_HD bool frontier_may_enter(const FrontierBitmaps& s, std::int64_t v) {
          (s.excluded == nullptr || !bitmap_test(s.excluded, v));
 }
 
-// Where a batch is invalid: which input and the offending value.
-struct FrontierError {
-  enum Kind : int { kNone = 0, kNewIdOutOfRange = 1, kNeighbourOutOfRange = 2 } kind = kNone;
-  std::int64_t position = -1;  // index into the expanders (for a neighbour: of its row's owner)
-  std::int64_t value = 0;
-};
+// Raises std::invalid_argument (a ValueError in Python) for the i-th expander of `request`:
+// its row `value` is out of range (neighbour = false) or its row holds `value`, neither -1 nor
+// an id in [0, n) (neighbour = true). Both devices name a problem alike.
+[[noreturn]] void throw_frontier_input_error(const ExpandRequest& request, std::int64_t i,
+                                             std::int64_t value, bool neighbour, std::int64_t n);
 
 namespace cpu {
 
 // If request.label, marks the expanders labeled (and removes them from the pool); then adds the
 // neighbours in columns [col_begin, col_end) of their rows that may enter and are not yet in the
 // pool. Returns the ids that entered, ascending. On invalid input (an expander outside the
-// graph's rows or [0, n), a neighbour neither -1 nor in [0, n)) nothing is modified and `error`
-// describes the first problem found.
+// graph's rows or [0, n), a neighbour neither -1 nor in [0, n)) nothing is modified and
+// throw_frontier_input_error names the first problem found.
 std::vector<std::int64_t> expand_frontier(const GraphView& graph, const ExpandRequest& request,
-                                          const FrontierBitmaps& state, FrontierError* error);
+                                          const FrontierBitmaps& state);
 
 }  // namespace cpu
 }  // namespace panning
