@@ -30,7 +30,11 @@ WITH_EXAMPLES = {
     "panning.distributed.sharded_index",
     "panning.frontier",
     "panning.labeling",
+    "panning.cli.seals",
+    "panning.models",
+    "panning.neighbors",
     "panning.scoring",
+    "panning.seals",
     "panning.stopping",
     "panning.strategies",
 }

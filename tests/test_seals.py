@@ -6,7 +6,6 @@ All data is generated here (clustered Gaussians); nothing depends on ../shared/d
 
 from __future__ import annotations
 
-import doctest
 import os
 
 import numpy as np
@@ -530,24 +529,6 @@ def test_sklearn_model_plugs_in(data):
     ids0 = seed_ids(y)
     s.teach(ids0, y[ids0])
     assert s.query(10).shape == (10,)
-
-
-def test_docstring_examples():
-    import panning.cli.seals
-    import panning.models
-    import panning.neighbors
-    import panning.seals
-    import panning.strategies
-
-    for mod in (
-        panning.seals,
-        panning.strategies,
-        panning.neighbors,
-        panning.models,
-        panning.cli.seals,
-    ):
-        result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
-        assert result.failed == 0, mod.__name__
 
 
 def test_default_index_neighbours_are_close_to_exact_and_reloaded_identically(tmp_path):
