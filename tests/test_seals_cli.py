@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import panning.seals
 from panning.cli import main
 
 
@@ -33,7 +34,8 @@ def test_seals_command_writes_the_documented_json(tmp_path, files, capsys):
     assert index.exists()
     doc = json.loads(out.read_text())
     assert doc["config"]["k"] == 10
-    assert doc["config"]["expand_budget"] == 2000  # the default
+    assert doc["config"]["expand_budget"] == panning.seals.DEFAULT_EXPAND_BUDGET
+    assert doc["config"]["probe"] == panning.seals.DEFAULT_PROBE  # (a .npz graph: it cannot run)
     assert [c["concept"] for c in doc["concepts"]] == [3, 20]
     r = doc["concepts"][0]["rounds"][-1]
     assert set(r) >= {"labels", "positives", "pool_size", "fraction_scored"}
