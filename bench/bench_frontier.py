@@ -169,7 +169,9 @@ def seals_rounds(args: argparse.Namespace) -> int:
         seed = rng.choice(np.setdiff1d(np.arange(n), exclude), 100, replace=False)
         pools = []
         for name, cls in impls.items():
-            s = cls(x, neighbors=HashNeighbors(n, 100), positive_label=1, exclude=exclude, seed=0)
+            # the same configuration both ways (the defaults changed since --before)
+            s = cls(x, neighbors=HashNeighbors(n, 100), positive_label=1, exclude=exclude, seed=0,
+                    k=20, max_k=100, expand_budget=2000)  # fmt: skip
             s.teach(seed, positive[seed].astype(np.int64))
             teach, query = [], []
             while s.n_labeled < args.labels:

@@ -21,10 +21,10 @@ kNN graph continues; but a concept is often several regions, and the positives t
 finds that SEALS missed were mostly in none of the found positives' 100 nearest neighbours: the
 probe reaches them, so the neighbourhoods can stay shallow. Over 12 wordnet concepts (0.07% to
 1.7% prevalence) x 3 seeds, max entropy, against the same strategy over all data, these
-defaults reach RECALL_1K / RECALL_2K the full scan's recall and AP_1K / AP_2K its average
-precision at 1,000 / 2,000 labels, scoring SCORED_1K / SCORED_2K of the pool (held-out concepts:
-HELDOUT); the previous defaults (k = 20, budget 2000, no probe) reached 1.00x / 0.99x recall
-scoring 4.9% / 7.8%.
+defaults reach 1.02x / 1.03x the full scan's recall and 0.99x / 1.00x its average precision at
+1,000 / 2,000 labels, scoring 1.4% / 2.7% of the pool; on 15 held-out concepts 1.02x / 1.01x
+recall and 0.99x / 1.00x AP at the same cost, where the previous defaults (k = 20, budget 2000,
+no probe) reached 0.99x / 0.98x recall scoring 4.5% / 7.8%.
 
 Dataset ids are the row numbers of ``embeddings`` for the life of a session. Labeled items and
 held-out (``exclude``) items never enter the pool; ids returned by :meth:`Seals.query` are
