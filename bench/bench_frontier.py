@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=5, help="rounds (--seals: whole sessions)")
     ap.add_argument("--json", help="append JSON lines here")
     ap.add_argument("--seals", action="store_true", help="SEALS rounds: Frontier vs before")
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -168,23 +168,42 @@ def seals_rounds(args: argparse.Namespace) -> int:
         positive = rng.random(n) < 0.1
         seed = rng.choice(np.setdiff1d(np.arange(n), exclude), 100, replace=False)
         pools = []
-        for name, cls in impls.items():
-            # the same configuration both ways (the defaults changed since --before)
-            s = cls(x, neighbors=HashNeighbors(n, 100), positive_label=1, exclude=exclude, seed=0,
-                    k=20, max_k=100, expand_budget=2000)  # fmt: skip
-            s.teach(seed, positive[seed].astype(np.int64))
-            teach, query = [], []
-            while s.n_labeled < args.labels:
-                t = time.perf_counter()
-                ids = s.query(100)
-                query.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                s.teach(ids, positive[ids].astype(np.int64))
-                teach.append(time.perf_counter() - t)
+        times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in impls}
+        names = list(impls)
+        last: dict[str, Any] = {}
+        for rep in range(args.rounds):  # whole sessions, the implementations alternating
+            for name in names if rep % 2 == 0 else names[::-1]:
+                # the same configuration both ways (the defaults changed since --before)
+                s = impls[name](
+                    x,
+                    neighbors=HashNeighbors(n, 100),
+                    positive_label=1,
+                    exclude=exclude,
+                    seed=0,
+                    k=20,
+                    max_k=100,
+                    expand_budget=2000,
+                )
+                s.teach(seed, positive[seed].astype(np.int64))
+                teach, query = times[name]
+                while s.n_labeled < args.labels:
+                    t = time.perf_counter()
+                    ids = s.query(100)
+                    query.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    s.teach(ids, positive[ids].astype(np.int64))
+                    teach.append(time.perf_counter() - t)
+                if rep == 0:
+                    pools.append(s.pool)
+                last[name] = s
+        for name in names:
+            s = last[name]
+            teach, query = times[name]
             rec = {
                 "bench": "frontier_seals",
                 "n": n,
                 "impl": name,
+                "sessions": args.rounds,
                 "rounds": len(teach),
                 "teach_ms_median": 1e3 * statistics.median(teach),
                 "query_ms_median": 1e3 * statistics.median(query),
@@ -194,7 +213,6 @@ def seals_rounds(args: argparse.Namespace) -> int:
                 "load_avg": os.getloadavg()[0],
             }
             records.append(rec)
-            pools.append(s.pool)
             print(json.dumps(rec), flush=True)
             if args.json:
                 with open(args.json, "a") as f:
