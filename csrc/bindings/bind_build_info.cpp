@@ -2,6 +2,7 @@
 #include <string>
 
 #include "bindings.hpp"
+#include "panning/scoring.hpp"  // the SIMD level of the CPU kernels
 
 #if PANNING_WITH_CUDA
 #include "../cuda/scoring.cuh"
