@@ -381,8 +381,10 @@ def test_ctrl_c_stops_a_long_add_cleanly():
     n = len(index)
     assert 0 < n < len(x) and n % 4096 == 0
     np.testing.assert_array_equal(index.ids, np.arange(n))
-    ids, _ = index.search(x[:5], 1)
-    np.testing.assert_array_equal(ids[:, 0], np.arange(5))
+    # ... and form a searchable graph: a self-query finds itself (an approximate search misses
+    # ~1% of them on this data at the default ef, whatever the interrupt: allow a few)
+    ids, _ = index.search(x[:200], 1)
+    assert np.mean(ids[:, 0] == np.arange(200)) >= 0.9
     index.add(x[n : n + 100])  # and it keeps working
     assert len(index) == n + 100
 
