@@ -58,11 +58,12 @@ def load(dataset: str, data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return emb, labels, test
 
 
-def make_strategy(name: str, candidates: str) -> Any:
+def make_strategy(name: str, candidates: str, density: str = "paper") -> Any:
     if name == "information_density":
-        # full scan: the paper's global density (exact, via the linear identity for cosine; its
-        # quadratic cost is measured by the `density` command)
-        scope = "knn" if candidates == "knn" else "global"
+        # "paper": SEALS' kNN density against the full scan's global one (the papers' arms);
+        # "global": both arms the global density (exact, via the linear identity for cosine; its
+        # quadratic cost is measured by the `density` command), one definition for both
+        scope = "knn" if candidates == "knn" and density == "paper" else "global"
         return InformationDensity(scope=scope, quadratic=False)
     return name
 
@@ -83,6 +84,7 @@ def run_one(
     min_pool=100,
     expand_budget=None,
     probe=0,
+    density="paper",
 ):
     t = time.perf_counter()
     res = simulate_concept(
@@ -97,7 +99,7 @@ def run_one(
         expand_budget=expand_budget,
         expand=expand,
         probe=probe,
-        strategy=make_strategy(strategy, candidates),
+        strategy=make_strategy(strategy, candidates, density),
         candidates=candidates,
         budget=budget,
         seed=seed,
@@ -111,6 +113,7 @@ def run_one(
         expand_budget=expand_budget,
         expand=expand,
         probe=probe,
+        density=density if strategy == "information_density" else None,
         seed=seed,
         wall_seconds=time.perf_counter() - t,
     )
@@ -209,6 +212,7 @@ def cmd_quality(args: argparse.Namespace) -> None:
                         args.min_pool,
                         args.expand_budget if cand == "knn" else None,
                         args.probe if cand == "knn" else 0,
+                        args.density,
                     )
                     res["dataset"] = args.dataset
                     f.write(json.dumps(res) + "\n")
@@ -271,6 +275,8 @@ def _k_label(r: dict[str, Any]) -> str:
         label += f"/B{r['expand_budget']}"
     if r.get("probe"):
         label += f"/P{r['probe']}"
+    if r.get("density") == "global":
+        label += "/global-density"
     return label if r.get("min_pool", 100) == 100 else f"{label}/{r['min_pool']}"
 
 
@@ -666,6 +672,12 @@ def main() -> None:
     q.add_argument("--expand-budget", type=int, help="neighbours per round's new expanders")
     q.add_argument("--expand", nargs="+", default=["positives"])
     q.add_argument("--probe", type=int, default=0, help="probe size (needs an .hnsw --index)")
+    q.add_argument(
+        "--density",
+        choices=["paper", "global"],
+        default="paper",
+        help="information density: kNN (SEALS) vs global (full scan), or global in both arms",
+    )
     q.add_argument("--knn-only", action="store_true", help="no full-scan / random baselines")
     q.add_argument("--out", required=True, help="JSON lines, appended")
     q.add_argument("--summary", help="summary JSON")
