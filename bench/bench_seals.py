@@ -8,9 +8,8 @@ strategy over all unlabeled data (``"all"``) and random over all data. Writes on
 mean average precision, recall, fraction of the pool scored and selection time per round, at
 1,000 and 2,000 labels.
 
-    python bench/bench_seals.py quality --dataset wordnet --index /tmp/wordnet_knn100.npz \
-        --out bench/results/seals_wordnet.jsonl
-    python bench/bench_seals.py sweep --dataset wordnet --index /tmp/wordnet_knn100.npz ...
+    python bench/bench_seals.py quality --dataset wordnet --index /tmp/wordnet_cosine.hnsw \
+        --seeds 3 --probe 40 --out bench/results/seals_wordnet.jsonl
     python bench/bench_seals.py scaling --index /tmp/wordnet_knn100.npz ...
     python bench/bench_seals.py density ...
     python bench/bench_seals.py scale --rows 1000000 --dir /tmp/seals_scale \
@@ -656,7 +655,11 @@ def main() -> None:
     q = sub.add_parser("quality")
     q.add_argument("--dataset", choices=["wordnet", "clinc150"], default="wordnet")
     q.add_argument("--data-dir", default=default_data)
-    q.add_argument("--index", help="kNN graph cache (.npz) with >= max(--k) columns")
+    q.add_argument(
+        "--index",
+        help="the session's HNSW index (.hnsw: loaded when present, else built and saved) or "
+        "a kNN graph cache (.npz) with >= max(--k) columns",
+    )
     q.add_argument("--concepts", type=int, nargs="*")
     q.add_argument("--seeds", type=int, default=2)
     q.add_argument("--seed-start", type=int, default=0)

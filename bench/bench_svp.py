@@ -437,12 +437,22 @@ def summarize(paths: list[str]) -> None:
                     f"{r['selector']} / {r['strategy']} / keep {r['kept_fraction']:.0%}", []
                 ).append(r)
         if cs:
-            print("\n| core-set | seeds | error (%) | selection s |")
-            print("|---|---|---|---|")
+            # decided: kept rows the score alone put in; the rest tied at the cut and the
+            # tie-break chose them (forgetting: least confidence). Older records lack the count.
+            print(
+                "\n| core-set | seeds | error (%) | selection s "
+                "| kept rows decided by score / tie-break |"
+            )
+            print("|---|---|---|---|---|")
             for key, rs in cs.items():
                 err = [100 * (1 - r["target_accuracy"]) for r in rs]
                 sel = [r.get("selection_s", 0.0) for r in rs]
-                print(f"| {key} | {len(rs)} | {ms(err)} | {ms(sel, digits=1)} |")
+                dec = [r.get("decided_by_score") for r in rs]
+                decided = "—"
+                if all(d is not None for d in dec):
+                    ties = [r["decided_by_tie_break"] for r in rs]
+                    decided = f"{np.mean(dec):,.0f} / {np.mean(ties):,.0f}"
+                print(f"| {key} | {len(rs)} | {ms(err)} | {ms(sel, digits=1)} | {decided} |")
         ag: dict[str, list[dict[str, Any]]] = {}
         for r in recs:
             if r["experiment"] == "agreement":

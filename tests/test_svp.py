@@ -161,6 +161,33 @@ def test_coreset_forgetting_keeps_the_most_forgotten():
     assert np.all(events[:-1] >= events[1:])  # most forgotten first
 
 
+def _decided_brute_force(scores, kept):
+    # a kept row was decided by its score when every dropped row scores strictly lower
+    dropped = [i for i in range(scores.size) if i not in set(kept.tolist())]
+    return sum(all(scores[k] > scores[d] for d in dropped) for k in kept.tolist())
+
+
+@pytest.mark.parametrize("keep", [50, 150, 300])
+def test_coreset_counts_the_rows_each_score_decided(keep):
+    x, y = blobs(n=300)
+    res = coreset(x, y, proxy=proxy(), keep=keep, strategy="forgetting")
+    assert res.scores is not None and res.decided_by_score is not None
+    assert res.decided_by_score == _decided_brute_force(res.scores, res.kept)
+    assert res.decided_by_score + res.decided_by_tie_break == keep
+    d = res.to_dict()
+    assert (d["decided_by_score"], d["decided_by_tie_break"]) == (
+        res.decided_by_score,
+        res.decided_by_tie_break,
+    )
+    if keep == 300:  # nothing dropped: the score decided everything
+        assert res.decided_by_tie_break == 0
+    else:  # these blobs are easy: most rows are never forgotten, so ties decide many rows
+        assert res.decided_by_tie_break > 0
+    lc = coreset(x, y, proxy=proxy(), keep=keep, strategy="least_confidence")
+    assert lc.decided_by_score == _decided_brute_force(lc.scores, lc.kept)
+    assert coreset(x, y, proxy=proxy(), keep=keep, strategy="random").decided_by_score is None
+
+
 def test_coreset_uncertainty_ranking():
     x, y = blobs(n=300)
     res = coreset(x, y, proxy=proxy(), keep=30, strategy="least_confidence")

@@ -145,7 +145,12 @@ class ActiveLearningResult:
 
 @dataclass
 class CoresetResult:
-    """What :func:`coreset` did: the kept ids (most valuable first) and the costs."""
+    """What :func:`coreset` did: the kept ids (most valuable first) and the costs.
+
+    ``decided_by_score`` counts the kept rows whose score alone put them in (strictly above
+    every dropped row); ``decided_by_tie_break`` the rest, chosen among rows tied at the cut
+    (``None`` for strategies without scores: random, k-centers). A forgetting core-set where
+    most rows have no forgetting events is mostly its tie-break, least confidence."""
 
     strategy: str
     kept: np.ndarray
@@ -157,10 +162,19 @@ class CoresetResult:
     target_accuracy: float | None = None
     scores: np.ndarray | None = None
     target: Any = None
+    decided_by_score: int | None = None
 
     @property
     def selection_s(self) -> float:
         return self.proxy_train_s + self.inference_s + self.ranking_s
+
+    @property
+    def decided_by_tie_break(self) -> int | None:
+        """Kept rows whose score equalled the cut, so the tie-break put them in (``None``
+        when the strategy has no scores)."""
+        if self.decided_by_score is None:
+            return None
+        return int(self.kept.size) - self.decided_by_score
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the kept ids as a list; scores left out)."""
@@ -175,6 +189,8 @@ class CoresetResult:
             "selection_s": self.selection_s,
             "target_train_s": self.target_train_s,
             "target_accuracy": self.target_accuracy,
+            "decided_by_score": self.decided_by_score,
+            "decided_by_tie_break": self.decided_by_tie_break,
         }
 
 
@@ -636,6 +652,19 @@ def active_learning(
 # ---- core-set selection -------------------------------------------------------------------------
 
 
+def _decided_by_score(scores: np.ndarray, kept: np.ndarray) -> int:
+    """How many kept rows the score alone put in: those scoring strictly above every dropped
+    row. The others tie with the best dropped row, and the tie-break chose them (for
+    ``forgetting``, most of the pool has 0 events and the proxy's least confidence decides)."""
+    s = np.asarray(scores, dtype=np.float64)
+    dropped = np.ones(s.shape[0], dtype=bool)
+    dropped[kept] = False
+    if not dropped.any():
+        return int(kept.size)
+    cut = s[dropped].max()  # NaN when any dropped score is NaN: then nothing counts as decided
+    return int(np.count_nonzero(s[kept] > cut))
+
+
 def coreset(
     x: Any,
     y: Any,
@@ -679,6 +708,8 @@ def coreset(
     >>> y = (x[:, 0] > 0).astype(int)
     >>> res = coreset(x, y, proxy=SoftmaxRegression(epochs=5), keep=0.5, strategy="forgetting")
     >>> res.kept.size
+    150
+    >>> res.decided_by_score + res.decided_by_tie_break
     150
     """
     name = _strategy_name(strategy)
@@ -755,6 +786,7 @@ def coreset(
         inference_s=inference_s,
         ranking_s=ranking_s,
         scores=scores,
+        decided_by_score=None if scores is None else _decided_by_score(scores, kept),
     )
     if target is not None:
         result.target, result.target_train_s, result.target_accuracy = _train_target(
