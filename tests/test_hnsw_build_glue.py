@@ -1,6 +1,8 @@
 """The Python side of the GPU graph paths (device arrays, pointers, strides, streaming, id
 mapping), run without a GPU: torch CPU tensors stand in for device memory and the CUDA
-launchers are replaced by their CPU twins reading that memory through the same pointers.
+launchers are replaced by their CPU twins reading that memory through the same pointers. Each
+call first goes to the real launcher too, which must accept the same arguments (and then fail
+for want of a device): the fakes' signatures cannot drift from the bindings'.
 
 What this does not test is the CUDA kernels themselves (tests/test_hnsw_build_gpu.py does,
 on a GPU); what it does test is everything around them that would otherwise first run there.
@@ -296,6 +298,30 @@ class CpuDevice(_device.Device):
         pass
 
 
+NO_GPU = panning.build_info().get("cuda_devices", 0) == 0
+
+
+def signature_checked(name: str, real, fake_fn):
+    """``fake_fn`` behind a first call of the real launcher with the same arguments (without a
+    GPU only): it must take them, then fail for want of a device (or return early), never with
+    pybind11's TypeError, which would mean the Python call and the binding disagree. Launchers
+    select the device before they touch memory, so the host pointers are never dereferenced."""
+
+    def call(*args, **kwargs):
+        if NO_GPU:
+            try:
+                real(*args, **kwargs)
+            except TypeError as exc:
+                pytest.fail(
+                    f"_core.{name} does not take the arguments the Python side passes: {exc}"
+                )
+            except (RuntimeError, ValueError):
+                pass
+        return fake_fn(*args, **kwargs)
+
+    return call
+
+
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
     kernels = FakeKernels()
@@ -309,7 +335,8 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeKernels:
         "reverse_merge_cuda",
         "beam_search_cuda",
     ):
-        monkeypatch.setattr(_core, name, getattr(kernels, name))
+        real = getattr(_core, name)
+        monkeypatch.setattr(_core, name, signature_checked(name, real, getattr(kernels, name)))
     monkeypatch.setattr(_device, "Device", CpuDevice)
     real_init = hnsw.GpuGraph.__init__
 
