@@ -41,6 +41,17 @@ def view(ptr: int, shape: tuple[int, ...], dtype: np.dtype, strides=None) -> np.
 
 
 DTYPES = {0: np.float32, 1: np.float16}
+
+
+def matrix(m) -> np.ndarray:
+    """The numpy array a ``_core.DeviceMatrix`` describes (no copy)."""
+    return view(m.data, (m.rows, m.cols), DTYPES[m.dtype], (m.row_stride, m.col_stride))
+
+
+def dense(m) -> np.ndarray:
+    """A DeviceMatrix the graph kernels read: C-contiguous float32, as the binding checks."""
+    assert m.dtype == 0 and m.col_stride == 1 and (m.rows <= 1 or m.row_stride == m.cols)
+    return matrix(m)
 POISON = 0x5A5A5A5A  # what CpuDevice.empty leaves in id buffers (NaN in float ones)
 
 
@@ -77,34 +88,13 @@ class FakeKernels:
         view(dist, (rows, k), np.float32)[:] = np.inf
 
     def knn_merge_cuda(
-        self,
-        q,
-        q_rows,
-        q_rs,
-        q_cs,
-        q_dtype,
-        q_base,
-        x,
-        x_rows,
-        x_rs,
-        x_cs,
-        x_dtype,
-        x_base,
-        dim,
-        metric,
-        k,
-        ids,
-        dist,
-        ws,
-        ws_bytes,
-        device,
-        stream,
+        self, q, q_base, x, x_base, metric, k, ids, dist, ws, ws_bytes, device, stream
     ):
         self._count("merge", device)
         if q_base >= 0:  # a kNN graph's merge (probes and nearest-node searches pass -1)
-            self.ranking_dtypes.append(q_dtype)
-        qv = view(q, (q_rows, dim), DTYPES[q_dtype], (q_rs, q_cs)).astype(np.float64)
-        xv = view(x, (x_rows, dim), DTYPES[x_dtype], (x_rs, x_cs)).astype(np.float64)
+            self.ranking_dtypes.append(q.dtype)
+        q_rows, x_rows = q.rows, x.rows
+        qv, xv = matrix(q).astype(np.float64), matrix(x).astype(np.float64)
         name = {0: "l2", 1: "ip", 2: "cosine"}[metric]
         d = reference.pairwise_distances(qv, xv, name)
         d = (d + self.rank_noise * np.cos(x_base + np.arange(x_rows))).astype(np.float32)
@@ -120,29 +110,10 @@ class FakeKernels:
             ids_v[i] = cand_ids[order].astype(np.uint32)
             dist_v[i] = cand_d[order]
 
-    def knn_refine_cuda(
-        self,
-        q,
-        q_rows,
-        q_rs,
-        q_cs,
-        q_dtype,
-        x,
-        x_rows,
-        x_rs,
-        x_cs,
-        x_dtype,
-        dim,
-        metric,
-        k,
-        ids,
-        dist,
-        device,
-        stream,
-    ):
+    def knn_refine_cuda(self, q, x, metric, k, ids, dist, device, stream):
         self._count("refine", device)
-        qv = view(q, (q_rows, dim), DTYPES[q_dtype], (q_rs, q_cs))
-        xv = view(x, (x_rows, dim), DTYPES[x_dtype], (x_rs, x_cs))
+        q_rows, x_rows = q.rows, x.rows
+        qv, xv = matrix(q), matrix(x)
         name = {0: "l2", 1: "ip", 2: "cosine"}[metric]
         ids_v = view(ids, (q_rows, k), np.uint32)
         written(ids_v)
@@ -155,25 +126,11 @@ class FakeKernels:
         view(dist, (q_rows, k), np.float32)[:] = got_d
 
     def prune_candidates_cuda(
-        self,
-        x,
-        n,
-        dim,
-        metric,
-        cand,
-        cand_dist,
-        K,
-        extra,
-        extra_dist,
-        E,
-        m,
-        out,
-        out_dist,
-        device,
-        stream,
+        self, x, metric, cand, cand_dist, K, extra, extra_dist, E, m, out, out_dist, device, stream
     ):
         self._count("prune", device)
-        xv = view(x, (n, dim), np.float32).copy()
+        n = x.rows
+        xv = dense(x).copy()
         e = view(extra, (n, E), np.uint32).copy() if E else None
         ed = view(extra_dist, (n, E), np.float32).copy() if E else None
         written(view(cand, (n, K), np.uint32), view(cand_dist, (n, K), np.float32))
@@ -197,27 +154,13 @@ class FakeKernels:
         return 64
 
     def reverse_merge_cuda(
-        self,
-        x,
-        n,
-        dim,
-        metric,
-        fwd,
-        fwd_dist,
-        m_in,
-        cap,
-        m,
-        out,
-        out_dist,
-        ws,
-        ws_bytes,
-        device,
-        stream,
+        self, x, metric, fwd, fwd_dist, m_in, cap, m, out, out_dist, ws, ws_bytes, device, stream
     ):
+        n = x.rows
         self._count("reverse_merge", device)
         written(view(fwd, (n, m_in), np.uint32), view(fwd_dist, (n, m_in), np.float32))
         got, gd = _core.reverse_merge(
-            view(x, (n, dim), np.float32).copy(),
+            dense(x).copy(),
             metric,
             view(fwd, (n, m_in), np.uint32).copy(),
             view(fwd_dist, (n, m_in), np.float32).copy(),
@@ -231,8 +174,6 @@ class FakeKernels:
     def beam_search_cuda(
         self,
         x,
-        n,
-        dim,
         metric,
         M,
         level0,
@@ -241,7 +182,6 @@ class FakeKernels:
         entry,
         max_level,
         q,
-        nq,
         k,
         ef,
         out_ids,
@@ -249,9 +189,10 @@ class FakeKernels:
         device,
         stream,
     ):
+        n, nq = x.rows, q.rows
         self._count("beam_search", device)
         got, gd = _core.beam_search(
-            view(x, (n, dim), np.float32).copy(),
+            dense(x).copy(),
             metric,
             M,
             view(level0, (n, 2 * M), np.uint32).copy(),
@@ -259,7 +200,7 @@ class FakeKernels:
             view(upper_offset, (n,), np.int64).copy(),
             entry,
             max_level,
-            view(q, (nq, dim), np.float32).copy(),
+            dense(q).copy(),
             k,
             ef,
             1,

@@ -14,17 +14,6 @@
 namespace panning::bindings {
 namespace {
 
-GraphView graph_view(std::uintptr_t data, std::int64_t rows, std::int64_t k,
-                     std::int64_t row_stride, std::int64_t col_stride) {
-  GraphView g;
-  g.ids = reinterpret_cast<const std::int64_t*>(data);
-  g.rows = rows;
-  g.k = k;
-  g.row_stride = row_stride;
-  g.col_stride = col_stride;
-  return g;
-}
-
 // The checks the Python layer also makes, repeated here because the pointers are walked next.
 // `graph_form`: the expanders index the graph's rows (`expanders` may still be null when count is
 // 0); otherwise row i belongs to the i-th expander.
@@ -109,13 +98,10 @@ void bind_frontier(py::module_& m) {
 
   m.def(
       "expand_frontier_cuda",
-      [](std::uintptr_t graph, std::int64_t rows, std::int64_t k, std::int64_t row_stride,
-         std::int64_t col_stride, std::uintptr_t expanders, std::int64_t count,
-         std::uintptr_t labeled, std::uintptr_t pool, std::uintptr_t excluded, std::int64_t n,
-         std::int64_t col_begin, std::int64_t col_end, bool label, std::uintptr_t out,
-         std::uintptr_t workspace, std::size_t workspace_bytes, int device,
-         std::uintptr_t stream) -> std::int64_t {
-        const GraphView g = graph_view(graph, rows, k, row_stride, col_stride);
+      [](const GraphView& g, std::uintptr_t expanders, std::int64_t count, std::uintptr_t labeled,
+         std::uintptr_t pool, std::uintptr_t excluded, std::int64_t n, std::int64_t col_begin,
+         std::int64_t col_end, bool label, std::uintptr_t out, std::uintptr_t workspace,
+         std::size_t workspace_bytes, int device, std::uintptr_t stream) -> std::int64_t {
         const ExpandRequest r =
             expand_request(g, expanders != 0, reinterpret_cast<const std::int64_t*>(expanders),
                            count, col_begin, col_end, label, n);
@@ -136,8 +122,7 @@ void bind_frontier(py::module_& m) {
         throw std::runtime_error("panning was built without CUDA");
 #endif
       },
-      py::arg("graph"), py::arg("rows"), py::arg("k"), py::arg("row_stride"), py::arg("col_stride"),
-      py::arg("expanders"), py::arg("count"), py::arg("labeled"), py::arg("pool"),
+      py::arg("graph"), py::arg("expanders"), py::arg("count"), py::arg("labeled"), py::arg("pool"),
       py::arg("excluded"), py::arg("n"), py::arg("col_begin"), py::arg("col_end"), py::arg("label"),
       py::arg("out"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"),
       py::arg("stream"));

@@ -174,29 +174,31 @@ void bind_hnsw(py::module_& m) {
   // CUDA launchers: pointers are device addresses the Python layer allocated and checked.
   m.def(
       "beam_search_cuda",
-      [](std::uintptr_t x, std::int64_t n, std::int64_t dim, int metric, int M,
-         std::uintptr_t level0, std::uintptr_t upper, std::uintptr_t upper_offset,
-         std::int64_t entry, int max_level, std::uintptr_t q, std::int64_t nq, int k, int ef,
-         std::uintptr_t out_ids, std::uintptr_t out_dist, int device, std::uintptr_t stream) {
+      [](const MatrixView& x, int metric, int M, std::uintptr_t level0, std::uintptr_t upper,
+         std::uintptr_t upper_offset, std::int64_t entry, int max_level, const MatrixView& q, int k,
+         int ef, std::uintptr_t out_ids, std::uintptr_t out_dist, int device,
+         std::uintptr_t stream) {
+        same_width(q, x);
+        const float* xf = dense_float32(x, "x");
+        const float* qf = dense_float32(q, "q");
+        const std::int64_t n = x.rows, dim = x.cols, nq = q.rows;
 #if PANNING_WITH_CUDA
         without_gil([&] {
-          cuda::beam_search(ptr<const float>(x), n, dim, metric, M,
-                            ptr<const std::uint32_t>(level0), ptr<const std::uint32_t>(upper),
-                            ptr<const std::int64_t>(upper_offset), entry, max_level,
-                            ptr<const float>(q), nq, k, ef, ptr<std::uint32_t>(out_ids),
+          cuda::beam_search(xf, n, dim, metric, M, ptr<const std::uint32_t>(level0),
+                            ptr<const std::uint32_t>(upper), ptr<const std::int64_t>(upper_offset),
+                            entry, max_level, qf, nq, k, ef, ptr<std::uint32_t>(out_ids),
                             ptr<float>(out_dist), device, ptr<void>(stream));
         });
 #else
-        (void)x, (void)n, (void)dim, (void)metric, (void)M, (void)level0, (void)upper,
-            (void)upper_offset, (void)entry, (void)max_level, (void)q, (void)nq, (void)k, (void)ef,
+        (void)xf, (void)n, (void)dim, (void)metric, (void)M, (void)level0, (void)upper,
+            (void)upper_offset, (void)entry, (void)max_level, (void)qf, (void)nq, (void)k, (void)ef,
             (void)out_ids, (void)out_dist, (void)device, (void)stream;
         no_cuda();
 #endif
       },
-      py::arg("x"), py::arg("n"), py::arg("dim"), py::arg("metric"), py::arg("M"),
-      py::arg("level0"), py::arg("upper"), py::arg("upper_offset"), py::arg("entry"),
-      py::arg("max_level"), py::arg("q"), py::arg("nq"), py::arg("k"), py::arg("ef"),
-      py::arg("out_ids"), py::arg("out_dist"), py::arg("device"), py::arg("stream"));
+      py::arg("x"), py::arg("metric"), py::arg("M"), py::arg("level0"), py::arg("upper"),
+      py::arg("upper_offset"), py::arg("entry"), py::arg("max_level"), py::arg("q"), py::arg("k"),
+      py::arg("ef"), py::arg("out_ids"), py::arg("out_dist"), py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace panning::bindings

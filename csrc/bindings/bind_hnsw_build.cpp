@@ -78,28 +78,28 @@ void bind_hnsw_build(py::module_& m) {
   // CUDA launchers: pointers are device addresses the Python layer allocated and checked.
   m.def(
       "prune_candidates_cuda",
-      [](std::uintptr_t x, std::int64_t n, std::int64_t dim, int metric, std::uintptr_t cand,
-         std::uintptr_t cand_dist, int K, std::uintptr_t extra, std::uintptr_t extra_dist, int E,
-         int m_out, std::uintptr_t out, std::uintptr_t out_dist, int device,
-         std::uintptr_t stream) {
+      [](const MatrixView& x, int metric, std::uintptr_t cand, std::uintptr_t cand_dist, int K,
+         std::uintptr_t extra, std::uintptr_t extra_dist, int E, int m_out, std::uintptr_t out,
+         std::uintptr_t out_dist, int device, std::uintptr_t stream) {
+        const float* xf = dense_float32(x, "x");
+        const std::int64_t n = x.rows, dim = x.cols;
 #if PANNING_WITH_CUDA
         without_gil([&] {
-          cuda::prune_candidates(ptr<const float>(x), n, dim, metric,
-                                 ptr<const std::uint32_t>(cand), ptr<const float>(cand_dist), K,
-                                 ptr<const std::uint32_t>(extra), ptr<const float>(extra_dist), E,
-                                 m_out, ptr<std::uint32_t>(out), ptr<float>(out_dist), device,
-                                 ptr<void>(stream));
+          cuda::prune_candidates(xf, n, dim, metric, ptr<const std::uint32_t>(cand),
+                                 ptr<const float>(cand_dist), K, ptr<const std::uint32_t>(extra),
+                                 ptr<const float>(extra_dist), E, m_out, ptr<std::uint32_t>(out),
+                                 ptr<float>(out_dist), device, ptr<void>(stream));
         });
 #else
-        (void)x, (void)n, (void)dim, (void)metric, (void)cand, (void)cand_dist, (void)K,
+        (void)xf, (void)n, (void)dim, (void)metric, (void)cand, (void)cand_dist, (void)K,
             (void)extra, (void)extra_dist, (void)E, (void)m_out, (void)out, (void)out_dist,
             (void)device, (void)stream;
         no_cuda();
 #endif
       },
-      py::arg("x"), py::arg("n"), py::arg("dim"), py::arg("metric"), py::arg("cand"),
-      py::arg("cand_dist"), py::arg("K"), py::arg("extra"), py::arg("extra_dist"), py::arg("E"),
-      py::arg("m"), py::arg("out"), py::arg("out_dist"), py::arg("device"), py::arg("stream"));
+      py::arg("x"), py::arg("metric"), py::arg("cand"), py::arg("cand_dist"), py::arg("K"),
+      py::arg("extra"), py::arg("extra_dist"), py::arg("E"), py::arg("m"), py::arg("out"),
+      py::arg("out_dist"), py::arg("device"), py::arg("stream"));
 
   m.def(
       "reverse_merge_workspace_bytes",
@@ -115,28 +115,28 @@ void bind_hnsw_build(py::module_& m) {
 
   m.def(
       "reverse_merge_cuda",
-      [](std::uintptr_t x, std::int64_t n, std::int64_t dim, int metric, std::uintptr_t fwd,
-         std::uintptr_t fwd_dist, int m_in, int reverse_cap, int m_out, std::uintptr_t out,
-         std::uintptr_t out_dist, std::uintptr_t ws, std::size_t ws_bytes, int device,
-         std::uintptr_t stream) {
+      [](const MatrixView& x, int metric, std::uintptr_t fwd, std::uintptr_t fwd_dist, int m_in,
+         int reverse_cap, int m_out, std::uintptr_t out, std::uintptr_t out_dist, std::uintptr_t ws,
+         std::size_t ws_bytes, int device, std::uintptr_t stream) {
+        const float* xf = dense_float32(x, "x");
+        const std::int64_t n = x.rows, dim = x.cols;
 #if PANNING_WITH_CUDA
         without_gil([&] {
-          cuda::reverse_merge(ptr<const float>(x), n, dim, metric, ptr<const std::uint32_t>(fwd),
+          cuda::reverse_merge(xf, n, dim, metric, ptr<const std::uint32_t>(fwd),
                               ptr<const float>(fwd_dist), m_in, reverse_cap, m_out,
                               ptr<std::uint32_t>(out), ptr<float>(out_dist), ptr<void>(ws),
                               ws_bytes, device, ptr<void>(stream));
         });
 #else
-        (void)x, (void)n, (void)dim, (void)metric, (void)fwd, (void)fwd_dist, (void)m_in,
+        (void)xf, (void)n, (void)dim, (void)metric, (void)fwd, (void)fwd_dist, (void)m_in,
             (void)reverse_cap, (void)m_out, (void)out, (void)out_dist, (void)ws, (void)ws_bytes,
             (void)device, (void)stream;
         no_cuda();
 #endif
       },
-      py::arg("x"), py::arg("n"), py::arg("dim"), py::arg("metric"), py::arg("fwd"),
-      py::arg("fwd_dist"), py::arg("m_in"), py::arg("reverse_cap"), py::arg("m"), py::arg("out"),
-      py::arg("out_dist"), py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"),
-      py::arg("stream"));
+      py::arg("x"), py::arg("metric"), py::arg("fwd"), py::arg("fwd_dist"), py::arg("m_in"),
+      py::arg("reverse_cap"), py::arg("m"), py::arg("out"), py::arg("out_dist"),
+      py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace panning::bindings

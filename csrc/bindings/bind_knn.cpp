@@ -102,13 +102,10 @@ void bind_knn(py::module_& m) {
 
   m.def(
       "knn_merge_cuda",
-      [](std::uintptr_t q, std::int64_t q_rows, std::int64_t q_rs, std::int64_t q_cs, int q_dtype,
-         std::int64_t q_base, std::uintptr_t x, std::int64_t x_rows, std::int64_t x_rs,
-         std::int64_t x_cs, int x_dtype, std::int64_t x_base, std::int64_t dim, int metric, int k,
-         std::uintptr_t ids, std::uintptr_t dist, std::uintptr_t ws, std::size_t ws_bytes,
-         int device, std::uintptr_t stream) {
-        const MatrixView qv = device_matrix(q, q_rows, dim, q_rs, q_cs, q_dtype);
-        const MatrixView xv = device_matrix(x, x_rows, dim, x_rs, x_cs, x_dtype);
+      [](const MatrixView& qv, std::int64_t q_base, const MatrixView& xv, std::int64_t x_base,
+         int metric, int k, std::uintptr_t ids, std::uintptr_t dist, std::uintptr_t ws,
+         std::size_t ws_bytes, int device, std::uintptr_t stream) {
+        same_width(qv, xv);
 #if PANNING_WITH_CUDA
         without_gil([&] {
           cuda::knn_merge(qv, q_base, xv, x_base, metric, k, ptr<std::uint32_t>(ids),
@@ -120,20 +117,15 @@ void bind_knn(py::module_& m) {
         no_cuda();
 #endif
       },
-      py::arg("q"), py::arg("q_rows"), py::arg("q_row_stride"), py::arg("q_col_stride"),
-      py::arg("q_dtype"), py::arg("q_base"), py::arg("x"), py::arg("x_rows"),
-      py::arg("x_row_stride"), py::arg("x_col_stride"), py::arg("x_dtype"), py::arg("x_base"),
-      py::arg("dim"), py::arg("metric"), py::arg("k"), py::arg("ids"), py::arg("dist"),
-      py::arg("workspace"), py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
+      py::arg("q"), py::arg("q_base"), py::arg("x"), py::arg("x_base"), py::arg("metric"),
+      py::arg("k"), py::arg("ids"), py::arg("dist"), py::arg("workspace"),
+      py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
 
   m.def(
       "knn_refine_cuda",
-      [](std::uintptr_t q, std::int64_t q_rows, std::int64_t q_rs, std::int64_t q_cs, int q_dtype,
-         std::uintptr_t x, std::int64_t x_rows, std::int64_t x_rs, std::int64_t x_cs, int x_dtype,
-         std::int64_t dim, int metric, int k, std::uintptr_t ids, std::uintptr_t dist, int device,
-         std::uintptr_t stream) {
-        const MatrixView qv = device_matrix(q, q_rows, dim, q_rs, q_cs, q_dtype);
-        const MatrixView xv = device_matrix(x, x_rows, dim, x_rs, x_cs, x_dtype);
+      [](const MatrixView& qv, const MatrixView& xv, int metric, int k, std::uintptr_t ids,
+         std::uintptr_t dist, int device, std::uintptr_t stream) {
+        same_width(qv, xv);
 #if PANNING_WITH_CUDA
         without_gil([&] {
           cuda::knn_refine(qv, xv, metric, k, ptr<std::uint32_t>(ids), ptr<float>(dist), device,
@@ -145,10 +137,8 @@ void bind_knn(py::module_& m) {
         no_cuda();
 #endif
       },
-      py::arg("q"), py::arg("q_rows"), py::arg("q_row_stride"), py::arg("q_col_stride"),
-      py::arg("q_dtype"), py::arg("x"), py::arg("x_rows"), py::arg("x_row_stride"),
-      py::arg("x_col_stride"), py::arg("x_dtype"), py::arg("dim"), py::arg("metric"), py::arg("k"),
-      py::arg("ids"), py::arg("dist"), py::arg("device"), py::arg("stream"));
+      py::arg("q"), py::arg("x"), py::arg("metric"), py::arg("k"), py::arg("ids"), py::arg("dist"),
+      py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace panning::bindings

@@ -94,17 +94,6 @@ SamplesView host_samples(const py::array& a, DType dtype) {
   return v;
 }
 
-SamplesView device_samples(std::uintptr_t data, std::int64_t samples, std::int64_t rows,
-                           std::int64_t cols, std::int64_t sample_stride, std::int64_t row_stride,
-                           std::int64_t col_stride, int dtype) {
-  if (samples < 1) throw py::value_error("BALD needs at least one sample");
-  SamplesView v;
-  v.first = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
-  v.samples = samples;
-  v.sample_stride = sample_stride;
-  return v;
-}
-
 }  // namespace
 
 void bind_scoring(py::module_& m) {
@@ -163,11 +152,7 @@ void bind_scoring(py::module_& m) {
 
   m.def(
       "bald_cuda",
-      [](std::uintptr_t data, std::int64_t samples, std::int64_t rows, std::int64_t cols,
-         std::int64_t sample_stride, std::int64_t row_stride, std::int64_t col_stride, int dtype,
-         std::uintptr_t out, int device, std::uintptr_t stream) {
-        const SamplesView v =
-            device_samples(data, samples, rows, cols, sample_stride, row_stride, col_stride, dtype);
+      [](const SamplesView& v, std::uintptr_t out, int device, std::uintptr_t stream) {
 #if PANNING_WITH_CUDA
         without_gil([&] {
           cuda::bald_scores(v, reinterpret_cast<void*>(out), device,
@@ -178,19 +163,13 @@ void bind_scoring(py::module_& m) {
         no_cuda();
 #endif
       },
-      py::arg("data"), py::arg("samples"), py::arg("rows"), py::arg("cols"),
-      py::arg("sample_stride"), py::arg("row_stride"), py::arg("col_stride"), py::arg("dtype"),
-      py::arg("out"), py::arg("device"), py::arg("stream"));
+      py::arg("x"), py::arg("out"), py::arg("device"), py::arg("stream"));
 
   m.def(
       "bald_top_k_cuda",
-      [](std::uintptr_t data, std::int64_t samples, std::int64_t rows, std::int64_t cols,
-         std::int64_t sample_stride, std::int64_t row_stride, std::int64_t col_stride, int dtype,
-         std::int64_t k, std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
-         std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
-         int device, std::uintptr_t stream) {
-        const SamplesView v =
-            device_samples(data, samples, rows, cols, sample_stride, row_stride, col_stride, dtype);
+      [](const SamplesView& v, std::int64_t k, std::uintptr_t out, std::uintptr_t out_scores,
+         std::uintptr_t candidates, std::int64_t num_candidates, std::uintptr_t workspace,
+         std::size_t workspace_bytes, int device, std::uintptr_t stream) {
         const std::int64_t n = candidates ? num_candidates : v.first.rows;
         if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
 #if PANNING_WITH_CUDA
@@ -207,18 +186,14 @@ void bind_scoring(py::module_& m) {
         no_cuda();
 #endif
       },
-      py::arg("data"), py::arg("samples"), py::arg("rows"), py::arg("cols"),
-      py::arg("sample_stride"), py::arg("row_stride"), py::arg("col_stride"), py::arg("dtype"),
-      py::arg("k"), py::arg("out"), py::arg("out_scores"), py::arg("candidates"),
+      py::arg("x"), py::arg("k"), py::arg("out"), py::arg("out_scores"), py::arg("candidates"),
       py::arg("num_candidates"), py::arg("workspace"), py::arg("workspace_bytes"),
       py::arg("device"), py::arg("stream"));
 
   m.def(
       "score_cuda",
-      [](std::uintptr_t data, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
-         std::int64_t col_stride, int dtype, int method, bool from_logits, std::uintptr_t out,
-         int device, std::uintptr_t stream) {
-        const MatrixView v = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
+      [](const MatrixView& v, int method, bool from_logits, std::uintptr_t out, int device,
+         std::uintptr_t stream) {
         const ScoreMethod sm = method_from_code(method);
 #if PANNING_WITH_CUDA
         without_gil([&] {
@@ -230,9 +205,8 @@ void bind_scoring(py::module_& m) {
         no_cuda();
 #endif
       },
-      py::arg("data"), py::arg("rows"), py::arg("cols"), py::arg("row_stride"),
-      py::arg("col_stride"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"),
-      py::arg("out"), py::arg("device"), py::arg("stream"));
+      py::arg("x"), py::arg("method"), py::arg("from_logits"), py::arg("out"), py::arg("device"),
+      py::arg("stream"));
 
   m.def(
       "most_uncertain_cuda_workspace_bytes",
@@ -250,12 +224,9 @@ void bind_scoring(py::module_& m) {
   // the Python layer builds and checks it (exclusions are folded into it there).
   m.def(
       "most_uncertain_cuda",
-      [](std::uintptr_t data, std::int64_t rows, std::int64_t cols, std::int64_t row_stride,
-         std::int64_t col_stride, int dtype, int method, bool from_logits, std::int64_t k,
-         std::uintptr_t out, std::uintptr_t out_scores, std::uintptr_t candidates,
-         std::int64_t num_candidates, std::uintptr_t workspace, std::size_t workspace_bytes,
-         int device, std::uintptr_t stream) {
-        const MatrixView v = device_matrix(data, rows, cols, row_stride, col_stride, dtype);
+      [](const MatrixView& v, int method, bool from_logits, std::int64_t k, std::uintptr_t out,
+         std::uintptr_t out_scores, std::uintptr_t candidates, std::int64_t num_candidates,
+         std::uintptr_t workspace, std::size_t workspace_bytes, int device, std::uintptr_t stream) {
         const ScoreMethod sm = method_from_code(method);
         const std::int64_t n = candidates ? num_candidates : v.rows;
         if (k < 0 || k > n) throw py::value_error("k must lie in [0, number of candidate rows]");
@@ -273,11 +244,9 @@ void bind_scoring(py::module_& m) {
         no_cuda();
 #endif
       },
-      py::arg("data"), py::arg("rows"), py::arg("cols"), py::arg("row_stride"),
-      py::arg("col_stride"), py::arg("dtype"), py::arg("method"), py::arg("from_logits"),
-      py::arg("k"), py::arg("out"), py::arg("out_scores"), py::arg("candidates"),
-      py::arg("num_candidates"), py::arg("workspace"), py::arg("workspace_bytes"),
-      py::arg("device"), py::arg("stream"));
+      py::arg("x"), py::arg("method"), py::arg("from_logits"), py::arg("k"), py::arg("out"),
+      py::arg("out_scores"), py::arg("candidates"), py::arg("num_candidates"), py::arg("workspace"),
+      py::arg("workspace_bytes"), py::arg("device"), py::arg("stream"));
 }
 
 }  // namespace panning::bindings

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "panning/common.hpp"
+#include "panning/frontier.hpp"
 #include "panning/interrupt.hpp"
 #include "panning/knn.hpp"  // Metric and SearchResult, shared by the nearest-neighbour bindings
 #include "panning/sizes.hpp"
@@ -71,6 +72,34 @@ inline MatrixView device_matrix(std::uintptr_t data, std::int64_t rows, std::int
   v.col_stride = col_stride;
   v.dtype = dtype_from_code(dtype_code);
   return v;
+}
+
+// int64 neighbour ids at `data` (host or device) as a GraphView.
+inline GraphView graph_view(std::uintptr_t data, std::int64_t rows, std::int64_t k,
+                            std::int64_t row_stride, std::int64_t col_stride) {
+  if (rows < 0 || k < 0) throw py::value_error("negative graph shape");
+  GraphView g;
+  g.ids = reinterpret_cast<const std::int64_t*>(data);
+  g.rows = rows;
+  g.k = k;
+  g.row_stride = row_stride;
+  g.col_stride = col_stride;
+  return g;
+}
+
+// The rows of a C-contiguous float32 device matrix (the layout the graph-build and beam-search
+// kernels read), or ValueError naming `what`.
+inline const float* dense_float32(const MatrixView& v, const char* what) {
+  if (v.dtype != DType::kFloat32 || v.col_stride != 1 || (v.rows > 1 && v.row_stride != v.cols))
+    throw py::value_error(std::string(what) + " must be a C-contiguous float32 device matrix");
+  return static_cast<const float*>(v.data);
+}
+
+// Queries and data of a kNN launch must have the same number of columns.
+inline void same_width(const MatrixView& q, const MatrixView& x) {
+  if (q.cols != x.cols)
+    throw py::value_error("queries have " + std::to_string(q.cols) + " columns but the data " +
+                          std::to_string(x.cols));
 }
 
 // Called without the GIL from native loops: takes the GIL briefly to let Python handle signals.
@@ -189,6 +218,7 @@ inline std::pair<py::array, py::array> adopt_result(SearchResult&& r, std::int64
 using release_gil = py::call_guard<py::gil_scoped_release>;
 
 void bind_build_info(py::module_& m);
+void bind_device(py::module_& m);
 void bind_scoring(py::module_& m);
 void bind_frontier(py::module_& m);
 void bind_knn(py::module_& m);

@@ -5,6 +5,7 @@
 PYBIND11_MODULE(_core, m) {
   m.doc() = "panning's native kernels (private; use the panning package)";
   panning::bindings::bind_build_info(m);
+  panning::bindings::bind_device(m);
   panning::bindings::bind_scoring(m);
   panning::bindings::bind_frontier(m);
   panning::bindings::bind_knn(m);

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
+
 # framework detection lives in _device; these names stay importable from here
 from ._device import is_cupy as is_cupy
 from ._device import is_torch as is_torch
@@ -88,10 +90,17 @@ class Matrix:
     stream: int  # GPU inputs: the framework's current stream (0 = legacy default)
     source: Any  # the caller's object, to allocate outputs alike
 
-    def view(self) -> tuple[int, int, int, int, int, int]:
-        """The matrix as the ``_core`` CUDA launchers take it: ``(data, rows, cols, row_stride,
-        col_stride, dtype)`` (bind_scoring.cpp builds its MatrixView from these)."""
-        return (self.data_ptr, self.rows, self.cols, self.row_stride, self.col_stride, self.dtype)
+    def view(self) -> Any:
+        """The matrix as every ``_core`` CUDA launcher takes it: one ``_core.DeviceMatrix``
+        (address of element (0, 0), shape, strides in elements, dtype code)."""
+        return self.at(self.data_ptr)
+
+    def at(self, address: int) -> Any:
+        """This layout at device address ``address`` (what ``Device.ptr`` gives for the array:
+        the glue tests' stand-in devices hand out host addresses)."""
+        return _core.DeviceMatrix(
+            address, self.rows, self.cols, self.row_stride, self.col_stride, self.dtype
+        )
 
 
 def as_int(value: Any, what: str) -> int:
@@ -184,20 +193,10 @@ class Samples:
     sample_stride: int  # in elements
     host: np.ndarray | None
 
-    def view(self) -> tuple[int, int, int, int, int, int, int, int]:
-        """The samples as the ``_core`` CUDA launchers take them: ``(data, samples, rows, cols,
-        sample_stride, row_stride, col_stride, dtype)``."""
-        m = self.first
-        return (
-            m.data_ptr,
-            self.samples,
-            m.rows,
-            m.cols,
-            self.sample_stride,
-            m.row_stride,
-            m.col_stride,
-            m.dtype,
-        )
+    def view(self) -> Any:
+        """The samples as the ``_core`` CUDA launchers take them: one ``_core.DeviceSamples``
+        (sample 0 as a DeviceMatrix, the sample count, the stride between samples)."""
+        return _core.DeviceSamples(self.first.view(), self.samples, self.sample_stride)
 
 
 def as_samples(x: Any, what: str = "probs") -> Samples:

@@ -3,6 +3,33 @@ from typing import Any
 import numpy as np
 
 def build_info() -> dict[str, Any]: ...
+
+# ---- device-memory views every CUDA launcher takes (bind_device.cpp) ----
+class DeviceMatrix:
+    data: int
+    rows: int
+    cols: int
+    row_stride: int
+    col_stride: int
+    dtype: int
+    def __init__(
+        self, data: int, rows: int, cols: int, row_stride: int, col_stride: int, dtype: int
+    ) -> None: ...
+
+class DeviceSamples:
+    first: DeviceMatrix
+    samples: int
+    sample_stride: int
+    def __init__(self, first: DeviceMatrix, samples: int, sample_stride: int) -> None: ...
+
+class DeviceGraph:
+    data: int
+    rows: int
+    k: int
+    row_stride: int
+    col_stride: int
+    def __init__(self, data: int, rows: int, k: int, row_stride: int, col_stride: int) -> None: ...
+
 def set_simd_level(level: str) -> None: ...
 def score(x: np.ndarray, dtype: int, method: int, from_logits: bool, out: np.ndarray) -> None: ...
 def most_uncertain(
@@ -17,17 +44,7 @@ def most_uncertain(
     exclude: np.ndarray | None = None,
 ) -> None: ...
 def score_cuda(
-    data: int,
-    rows: int,
-    cols: int,
-    row_stride: int,
-    col_stride: int,
-    dtype: int,
-    method: int,
-    from_logits: bool,
-    out: int,
-    device: int,
-    stream: int,
+    x: DeviceMatrix, method: int, from_logits: bool, out: int, device: int, stream: int
 ) -> None: ...
 def bald(x: np.ndarray, dtype: int, out: np.ndarray) -> None: ...
 def bald_top_k(
@@ -39,28 +56,9 @@ def bald_top_k(
     candidates: np.ndarray | None = None,
     exclude: np.ndarray | None = None,
 ) -> None: ...
-def bald_cuda(
-    data: int,
-    samples: int,
-    rows: int,
-    cols: int,
-    sample_stride: int,
-    row_stride: int,
-    col_stride: int,
-    dtype: int,
-    out: int,
-    device: int,
-    stream: int,
-) -> None: ...
+def bald_cuda(x: DeviceSamples, out: int, device: int, stream: int) -> None: ...
 def bald_top_k_cuda(
-    data: int,
-    samples: int,
-    rows: int,
-    cols: int,
-    sample_stride: int,
-    row_stride: int,
-    col_stride: int,
-    dtype: int,
+    x: DeviceSamples,
     k: int,
     out: int,
     out_scores: int,
@@ -73,12 +71,7 @@ def bald_top_k_cuda(
 ) -> None: ...
 def most_uncertain_cuda_workspace_bytes(rows: int, k: int) -> int: ...
 def most_uncertain_cuda(
-    data: int,
-    rows: int,
-    cols: int,
-    row_stride: int,
-    col_stride: int,
-    dtype: int,
+    x: DeviceMatrix,
     method: int,
     from_logits: bool,
     k: int,
@@ -104,11 +97,7 @@ def expand_frontier(
 ) -> np.ndarray: ...
 def expand_frontier_cuda_workspace_bytes(count: int, k: int) -> int: ...
 def expand_frontier_cuda(
-    graph: int,
-    rows: int,
-    k: int,
-    row_stride: int,
-    col_stride: int,
+    graph: DeviceGraph,
     expanders: int,
     count: int,
     labeled: int,
@@ -228,19 +217,10 @@ def beam_search(
 def knn_workspace_bytes(nq: int, nx: int) -> int: ...
 def knn_reset_cuda(rows: int, k: int, ids: int, dist: int, device: int, stream: int) -> None: ...
 def knn_merge_cuda(
-    q: int,
-    q_rows: int,
-    q_row_stride: int,
-    q_col_stride: int,
-    q_dtype: int,
+    q: DeviceMatrix,
     q_base: int,
-    x: int,
-    x_rows: int,
-    x_row_stride: int,
-    x_col_stride: int,
-    x_dtype: int,
+    x: DeviceMatrix,
     x_base: int,
-    dim: int,
     metric: int,
     k: int,
     ids: int,
@@ -251,17 +231,8 @@ def knn_merge_cuda(
     stream: int,
 ) -> None: ...
 def knn_refine_cuda(
-    q: int,
-    q_rows: int,
-    q_row_stride: int,
-    q_col_stride: int,
-    q_dtype: int,
-    x: int,
-    x_rows: int,
-    x_row_stride: int,
-    x_col_stride: int,
-    x_dtype: int,
-    dim: int,
+    q: DeviceMatrix,
+    x: DeviceMatrix,
     metric: int,
     k: int,
     ids: int,
@@ -270,9 +241,7 @@ def knn_refine_cuda(
     stream: int,
 ) -> None: ...
 def prune_candidates_cuda(
-    x: int,
-    n: int,
-    dim: int,
+    x: DeviceMatrix,
     metric: int,
     cand: int,
     cand_dist: int,
@@ -288,9 +257,7 @@ def prune_candidates_cuda(
 ) -> None: ...
 def reverse_merge_workspace_bytes(n: int, m_in: int, device: int) -> int: ...
 def reverse_merge_cuda(
-    x: int,
-    n: int,
-    dim: int,
+    x: DeviceMatrix,
     metric: int,
     fwd: int,
     fwd_dist: int,
@@ -305,9 +272,7 @@ def reverse_merge_cuda(
     stream: int,
 ) -> None: ...
 def beam_search_cuda(
-    x: int,
-    n: int,
-    dim: int,
+    x: DeviceMatrix,
     metric: int,
     M: int,
     level0: int,
@@ -315,8 +280,7 @@ def beam_search_cuda(
     upper_offset: int,
     entry: int,
     max_level: int,
-    q: int,
-    nq: int,
+    q: DeviceMatrix,
     k: int,
     ef: int,
     out_ids: int,

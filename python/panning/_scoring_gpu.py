@@ -145,7 +145,7 @@ def most_uncertain_gpu(
         return_scores,
         score_dtype,
         lambda out, scores, cand, n, ws, nbytes: _core.most_uncertain_cuda(
-            *m.view(),
+            m.view(),
             code,
             from_logits,
             k,
@@ -179,7 +179,7 @@ def bald_top_k_gpu(
         return_scores,
         score_dtype,
         lambda out, scores, cand, n, ws, nbytes: _core.bald_top_k_cuda(
-            *s.view(),
+            s.view(),
             k,
             out,
             scores,

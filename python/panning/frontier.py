@@ -302,11 +302,7 @@ class Frontier:
         ws = dev.empty((nbytes,), "uint8")
         out = dev.empty((max(1, count * width),), "int64")
         got = _core.expand_frontier_cuda(
-            g_ptr,
-            rows,
-            k,
-            row_stride,
-            col_stride,
+            _core.DeviceGraph(g_ptr, rows, k, row_stride, col_stride),
             0 if ids is None else dev.ptr(ids),
             count,
             dev.ptr(self.labeled_bitmap),

@@ -36,7 +36,7 @@ from ._native_index import (
     positive_int,
 )
 from .hnsw_build import build_levels
-from .knn import NONE, unit_rows
+from .knn import NONE, device_matrix, unit_rows
 
 __all__ = ["HNSWIndex", "beam_search"]
 
@@ -531,9 +531,7 @@ class GpuGraph:
         ids = self.dev.empty((nq, k), "uint32")
         dist = self.dev.empty((nq, k), "float32")
         _core.beam_search_cuda(
-            self.dev.ptr(self.x),
-            self.size,
-            self.dim,
+            device_matrix(self.dev, self.x),
             self.metric,
             self.M,
             self.dev.ptr(self.level0),
@@ -541,8 +539,7 @@ class GpuGraph:
             self.dev.ptr(self.offset),
             self.entry,
             self.max_level,
-            self.dev.ptr(qf),
-            nq,
+            device_matrix(self.dev, qf),
             k,
             ef,
             self.dev.ptr(ids),

@@ -27,9 +27,16 @@ from typing import Any
 import numpy as np
 
 from . import _core, _device
-from ._arrays import DTYPE_FLOAT32
 from ._native_index import METRICS, kernel_metric
-from .knn import MAX_GPU_K, NONE, FlatIndex, gpu_candidates, gpu_merge, refine_host
+from .knn import (
+    MAX_GPU_K,
+    NONE,
+    FlatIndex,
+    device_matrix,
+    gpu_candidates,
+    gpu_merge,
+    refine_host,
+)
 
 __all__ = ["build_levels"]
 
@@ -194,7 +201,7 @@ def _gpu_level(
     rank_dtype: str = "float32",
 ) -> np.ndarray:
     xl = x_dev if level == 0 else dev.gather(x_dev, nodes)
-    n, dim = int(xl.shape[0]), int(xl.shape[1])
+    n = int(xl.shape[0])
     e_ids = e_d = None
     n_extra = 0
     if above is not None:
@@ -202,17 +209,17 @@ def _gpu_level(
         e_ids = dev.put(_borrowed_links(nodes, above, rep))
         n_extra = int(e_ids.shape[1])
         e_d = dev.empty((n, n_extra), "float32")
+        xm = device_matrix(dev, xl)
         _core.knn_refine_cuda(
-            dev.ptr(xl), n, dim, 1, DTYPE_FLOAT32, dev.ptr(xl), n, dim, 1, DTYPE_FLOAT32,
-            dim, code, n_extra, dev.ptr(e_ids), dev.ptr(e_d), dev.index, dev.stream,
-        )  # fmt: skip
+            xm, xm, code, n_extra, dev.ptr(e_ids), dev.ptr(e_d), dev.index, dev.stream
+        )
     ranked = dev.half(xl) if rank_dtype == "float16" else None
     cand, cd = gpu_candidates(dev, xl, k, code, ranked)
     del ranked
     pruned = dev.empty((n, m), "uint32")
     pd = dev.empty((n, m), "float32")
     _core.prune_candidates_cuda(
-        dev.ptr(xl), n, dim, code, dev.ptr(cand), dev.ptr(cd), k,
+        device_matrix(dev, xl), code, dev.ptr(cand), dev.ptr(cd), k,
         dev.ptr(e_ids) if e_ids is not None else 0, dev.ptr(e_d) if e_d is not None else 0,
         n_extra, m, dev.ptr(pruned), dev.ptr(pd), dev.index, dev.stream,
     )  # fmt: skip
@@ -222,7 +229,7 @@ def _gpu_level(
     ws_bytes = int(_core.reverse_merge_workspace_bytes(n, m, dev.index))
     ws = dev.empty((max(1, ws_bytes),), "uint8")
     _core.reverse_merge_cuda(
-        dev.ptr(xl), n, dim, code, dev.ptr(pruned), dev.ptr(pd), m, m, m, dev.ptr(links),
+        device_matrix(dev, xl), code, dev.ptr(pruned), dev.ptr(pd), m, m, m, dev.ptr(links),
         dev.ptr(ld), dev.ptr(ws), ws_bytes, dev.index, dev.stream,
     )  # fmt: skip
     return dev.get(links, np.uint32)

@@ -104,6 +104,12 @@ class FlatIndex(NativeIndex):
 # ---- exact kNN on the GPU ------------------------------------------------------------------------
 
 
+def device_matrix(dev: _device.Device, a: Any) -> Any:
+    """A device array as the CUDA launchers' one matrix argument (``_core.DeviceMatrix``): its
+    layout and dtype from :func:`as_matrix`, its address of element (0, 0) from ``dev``."""
+    return as_matrix(a, "x").at(dev.ptr(a))
+
+
 def gpu_merge(
     dev: _device.Device,
     q: Any,
@@ -117,21 +123,11 @@ def gpu_merge(
     ws: Any,
     ws_bytes: int,
 ) -> None:
-    qm, xm = as_matrix(q, "x"), as_matrix(x, "x")
     _core.knn_merge_cuda(
-        dev.ptr(q),  # element (0, 0), storage offset included
-        qm.rows,
-        qm.row_stride,
-        qm.col_stride,
-        qm.dtype,
+        device_matrix(dev, q),
         q_base,
-        dev.ptr(x),
-        xm.rows,
-        xm.row_stride,
-        xm.col_stride,
-        xm.dtype,
+        device_matrix(dev, x),
         x_base,
-        qm.cols,
         metric,
         k,
         dev.ptr(ids),
@@ -157,12 +153,8 @@ def gpu_candidates(
     ws = dev.empty((max(1, ws_bytes),), "uint8")
     r = x if ranked is None else ranked
     gpu_merge(dev, r, 0, r, 0, metric, k, ids, dist, ws, ws_bytes)
-    m = as_matrix(x, "x")
-    _core.knn_refine_cuda(
-        dev.ptr(x), m.rows, m.row_stride, m.col_stride, m.dtype,
-        dev.ptr(x), m.rows, m.row_stride, m.col_stride, m.dtype,
-        m.cols, metric, k, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream,
-    )  # fmt: skip
+    xm = device_matrix(dev, x)
+    _core.knn_refine_cuda(xm, xm, metric, k, dev.ptr(ids), dev.ptr(dist), dev.index, dev.stream)
     return ids, dist
 
 
@@ -226,11 +218,9 @@ def _refine_streamed(
         xd = dev.put(np.asarray(x[np.where(valid, nb, 0).astype(np.int64).ravel()]))
         id_d = dev.put(local)
         dist_d = dev.empty((rows, k), "float32")
-        qm, xm = as_matrix(qd, "x"), as_matrix(xd, "x")
         _core.knn_refine_cuda(
-            dev.ptr(qd), qm.rows, qm.row_stride, qm.col_stride, qm.dtype,
-            dev.ptr(xd), xm.rows, xm.row_stride, xm.col_stride, xm.dtype,
-            dim, metric, k, dev.ptr(id_d), dev.ptr(dist_d), dev.index, dev.stream,
+            device_matrix(dev, qd), device_matrix(dev, xd), metric, k,
+            dev.ptr(id_d), dev.ptr(dist_d), dev.index, dev.stream,
         )  # fmt: skip
         got = dev.get(id_d, np.uint32)
         hit = got != NONE

@@ -69,7 +69,7 @@ def _score(x: Any, method: str, from_logits: bool) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.score_cuda(
-            *m.view(),
+            m.view(),
             code,
             bool(from_logits),
             device_ptr(out),
@@ -178,7 +178,7 @@ def bald(probs: Any) -> Any:
     if m.on_gpu:
         _require_cuda(m)
         _core.bald_cuda(
-            *s.view(),
+            s.view(),
             device_ptr(out),
             m.device,
             m.stream,
