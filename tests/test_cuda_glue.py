@@ -9,11 +9,15 @@ of a device: a CUDA error, or "built without CUDA" in a CPU-only build. Launcher
 arguments and select the device before they touch memory, so host pointers never reach a kernel.
 (tests/test_hnsw_build_glue.py does the same for the kNN, graph-build and search launchers,
 whose CPU twins it also runs.) Skipped where a GPU is present: there the GPU tests run instead.
+The calls written out in the GPU-only tests are checked for the bindings' arity.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,10 +28,7 @@ from panning import _arrays, _core, _device, _scoring_gpu, scoring
 
 torch = pytest.importorskip("torch")
 
-pytestmark = pytest.mark.skipif(
-    panning.build_info().get("cuda_devices", 0) > 0,
-    reason="a GPU is present: host memory must not be handed to its kernels as device memory",
-)
+GPU_PRESENT = panning.build_info().get("cuda_devices", 0) > 0
 
 
 class HostDevice(_device.Device):
@@ -62,6 +63,8 @@ LAUNCHERS = (
 def reached(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the ``_core`` launchers a call reached, in order. Workspace-size queries
     are called for real and then answer 64 bytes; every other launcher is the real one."""
+    if GPU_PRESENT:
+        pytest.skip("a GPU is present: host memory must not reach its kernels as device memory")
     calls: list[str] = []
     real_torch_matrix = _arrays._torch_matrix
 
@@ -142,3 +145,36 @@ def test_frontier_reaches_the_launcher(reached: list[str]) -> None:
     no_device(lambda: f.expand_rows(graph[:2]))
     no_device(lambda: f.label(torch.tensor([4])))
     assert reached == ["expand_frontier_cuda_workspace_bytes", "expand_frontier_cuda"] * 4
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _arity(name: str) -> int:
+    """The number of parameters of ``_core.<name>``, from pybind11's signature line."""
+    head = getattr(_core, name).__doc__.splitlines()[0]
+    return len(re.findall(r"(?:\(|, )\w+: ", head))
+
+
+def test_direct_launcher_calls_have_the_bindings_arity() -> None:
+    """Calls of ``_core.*_cuda`` written out in the package and in the GPU-only tests (which
+    never run here) pass as many arguments as the binding takes."""
+    files = sorted((ROOT / "python" / "panning").rglob("*.py")) + sorted(
+        (ROOT / "tests").glob("*.py")
+    )
+    checked = 0
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "_core"
+                and node.func.attr.endswith("_cuda")
+            ):
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno} {node.func.attr}"
+            assert not any(isinstance(a, ast.Starred) for a in node.args), where
+            assert len(node.args) + len(node.keywords) == _arity(node.func.attr), where
+            checked += 1
+    assert checked >= 14  # every launcher call site of the package and the GPU tests

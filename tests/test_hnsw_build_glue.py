@@ -52,6 +52,8 @@ def dense(m) -> np.ndarray:
     """A DeviceMatrix the graph kernels read: C-contiguous float32, as the binding checks."""
     assert m.dtype == 0 and m.col_stride == 1 and (m.rows <= 1 or m.row_stride == m.cols)
     return matrix(m)
+
+
 POISON = 0x5A5A5A5A  # what CpuDevice.empty leaves in id buffers (NaN in float ones)
 
 

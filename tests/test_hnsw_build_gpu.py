@@ -73,9 +73,10 @@ def test_refine_writes_every_slot() -> None:
     ids[:, :3] = (np.arange(50)[:, None] + np.arange(1, 4)) % 50
     ids_d = torch.from_numpy(ids.view(np.int32)).cuda()
     dist_d = torch.full((50, 6), float("nan"), device="cuda")  # as uninitialised memory may be
+    xm = _core.DeviceMatrix(x.data_ptr(), 50, 8, 8, 1, 0)  # rows, cols, strides, float32
     _core.knn_refine_cuda(
-        x.data_ptr(), 50, 8, 1, 0, x.data_ptr(), 50, 8, 1, 0, 8, 0, 6,
-        ids_d.data_ptr(), dist_d.data_ptr(), 0, torch.cuda.current_stream().cuda_stream,
+        xm, xm, 0, 6, ids_d.data_ptr(), dist_d.data_ptr(), 0,
+        torch.cuda.current_stream().cuda_stream,
     )  # fmt: skip
     got = ids_d.cpu().numpy().view(np.uint32)
     dist = dist_d.cpu().numpy()
@@ -132,10 +133,9 @@ def test_level_steps_match_cpu_twins() -> None:
     out = torch.empty((6000, 16), dtype=torch.int32, device=dev)
     od = torch.empty((6000, 16), dtype=torch.float32, device=dev)
     stream = torch.cuda.current_stream().cuda_stream
+    xm = _core.DeviceMatrix(xd.data_ptr(), 6000, 32, 32, 1, 0)
     _core.prune_candidates_cuda(
-        xd.data_ptr(),
-        6000,
-        32,
+        xm,
         0,
         cand_d.data_ptr(),
         cd_d.data_ptr(),
@@ -157,9 +157,7 @@ def test_level_steps_match_cpu_twins() -> None:
     ws_bytes = _core.reverse_merge_workspace_bytes(6000, 16, 0)
     ws = torch.empty(ws_bytes, dtype=torch.uint8, device=dev)
     _core.reverse_merge_cuda(
-        xd.data_ptr(),
-        6000,
-        32,
+        xm,
         0,
         out.data_ptr(),
         od.data_ptr(),
@@ -182,7 +180,7 @@ def test_level_steps_match_cpu_twins() -> None:
     bad[1, 0] = 6000
     with pytest.raises(ValueError, match="holds id 6000 outside"):
         _core.reverse_merge_cuda(
-            xd.data_ptr(), 6000, 32, 0, bad.data_ptr(), od.data_ptr(), 16, 16, 16,
+            xm, 0, bad.data_ptr(), od.data_ptr(), 16, 16, 16,
             merged.data_ptr(), md.data_ptr(), ws.data_ptr(), ws_bytes, 0, stream,
         )  # fmt: skip
 
