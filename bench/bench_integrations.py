@@ -25,7 +25,8 @@ included). A real ``predict_proba`` would add the same model time to both arms a
 ratio near 1 for any cheap strategy; it is deliberately outside. BALD: ``S x N x C`` float32
 samples vs ``H(mean) - mean H`` + argpartition in NumPy and the same in torch (CPU).
 Candidates: ranking 10% of a 1M x 10 float64 pool through ``candidates=`` vs numpy's gather of
-those rows (and gather + rank).
+those rows (the faster of ``p[ids]`` and ``np.take``), gather + rank, and the ranking of the
+already-gathered rows (its arithmetic alone: the floor for any scattered read of them).
 
 One JSON line per measurement: {"bench", "library", "method", "rows", "classes", "k",
 "theirs_s", "panning_s", "speedup", "same_picks", ...}; times are the median of --repeats
@@ -273,14 +274,19 @@ def bench_candidates(n: int, c: int, k: int, r: int) -> None:
     """Ranking 10% of a float64 pool through candidates= vs gathering those rows in numpy."""
     p = probabilities(n, c)
     cand = np.sort(np.random.default_rng(2).choice(n, n // 10, replace=False))
+    gathered = np.ascontiguousarray(p[cand])
     t, res = timed(
         {
             "gather": lambda: p[cand],
+            "take": lambda: np.take(p, cand, axis=0),
             "gather_then_rank": lambda: cand[panning.most_uncertain(p[cand], k)],
             "candidates": lambda: panning.most_uncertain(p, k, candidates=cand),
+            # the same ranking on rows already gathered: the arithmetic alone, no scattered reads
+            "rank_gathered": lambda: panning.most_uncertain(gathered, k),
         },
         r,
     )
+    fastest_gather = min(t["gather"], t["take"])
     emit(
         {
             "bench": "candidates",
@@ -290,9 +296,13 @@ def bench_candidates(n: int, c: int, k: int, r: int) -> None:
             "k": k,
             "dtype": "float64",
             "gather_s": t["gather"],
+            "take_s": t["take"],
             "gather_then_rank_s": t["gather_then_rank"],
             "candidates_s": t["candidates"],
-            "candidates_over_gather": t["candidates"] / t["gather"],
+            "rank_gathered_s": t["rank_gathered"],
+            # against the faster of numpy's two gathers (fancy indexing, np.take)
+            "candidates_over_gather": t["candidates"] / fastest_gather,
+            "rank_gathered_over_gather": t["rank_gathered"] / fastest_gather,
             "same_picks": bool(np.array_equal(res["gather_then_rank"], res["candidates"])),
             "loadavg": os.getloadavg()[0],
         }
